@@ -1,0 +1,8 @@
+//! tcplife: what happened to every TCP connection in a packet capture.
+//!
+//! Data flows one way, one module per stage:
+//! bytes → [`capture`] (frames) → [`decode`] (segments) → [`track`] (connections) →
+//! [`report`] (records and sinks).
+
+pub mod capture;
+pub mod decode;
