@@ -4,5 +4,9 @@
 //! bytes → [`capture`] (frames) → [`decode`] (segments) → [`track`] (connections) →
 //! [`report`] (records and sinks).
 
+pub mod analyze;
 pub mod capture;
+pub mod cli;
 pub mod decode;
+pub mod report;
+pub mod track;

@@ -1,0 +1,274 @@
+//! The pipeline: captures → frames → segments → connections → records → a sink, in one pass.
+
+use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Compression, Format, Frame};
+use crate::decode::{Decoded, SkipReason, decode};
+use crate::report::record::{ConnectionRecord, Moment};
+use crate::report::summary::{Summary, SummaryBuilder};
+use crate::track::{At, Config, FlowTable};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+
+/// Where finished records go.
+pub trait Sink {
+    /// One finished connection, in the order connections finish.
+    fn connection(&mut self, record: ConnectionRecord) -> io::Result<()>;
+    /// The run is over.
+    fn finish(&mut self, report: &RunReport) -> io::Result<()>;
+}
+
+/// Told how far reading has got, for a progress bar.
+pub trait Progress {
+    fn start_file(&mut self, name: &str, size: Option<u64>);
+    /// Bytes of the current file read so far.
+    fn advance(&mut self, bytes_read: u64);
+    fn finish(&mut self);
+}
+
+/// No progress reporting.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start_file(&mut self, _: &str, _: Option<u64>) {}
+    fn advance(&mut self, _: u64) {}
+    fn finish(&mut self) {}
+}
+
+/// How often (in frames) the progress bar hears from the reader.
+const PROGRESS_EVERY: u64 = 4096;
+
+/// What the run found: per input and overall.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub inputs: Vec<InputStats>,
+    pub summary: Summary,
+}
+
+impl RunReport {
+    /// The first input error, if any input could not be read to its end.
+    pub fn first_error(&self) -> Option<&InputError> {
+        self.inputs.iter().find_map(|i| i.error.as_ref())
+    }
+}
+
+/// Statistics of one input file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InputStats {
+    /// The file as named on the command line (`-` for standard input).
+    pub file: String,
+    /// "pcap" or "pcapng"; null when the file could not be recognised.
+    pub format: Option<&'static str>,
+    /// For pcap: "microsecond" or "nanosecond".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_resolution: Option<&'static str>,
+    /// For pcap: "little" or "big".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub byte_order: Option<&'static str>,
+    pub compression: Option<&'static str>,
+    pub link_types: BTreeSet<u32>,
+    /// Number of this input's first packet in the run's numbering (packets are numbered from 1
+    /// across all inputs, in order).
+    pub first_packet_number: u64,
+    pub packets: u64,
+    pub captured_bytes: u64,
+    pub wire_bytes: u64,
+    pub tcp_packets: u64,
+    /// Packets cut short by the snapshot length.
+    pub truncated_packets: u64,
+    /// Well-formed packets that are not TCP, by reason.
+    pub not_tcp: BTreeMap<&'static str, u64>,
+    /// Packets that could not be decoded, by reason.
+    pub undecodable: BTreeMap<&'static str, u64>,
+    pub first: Option<Moment>,
+    pub last: Option<Moment>,
+    /// Packets whose timestamp is earlier than the packet before them (in this run).
+    pub timestamps_backwards: u64,
+    pub first_backwards_packet: Option<u64>,
+    /// pcapng sections and interfaces seen, and blocks passed over by type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pcapng: Option<crate::capture::ReaderStats>,
+    pub error: Option<InputError>,
+}
+
+/// Why an input stopped before its end.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputError {
+    /// "open", "unknown_format", "truncated", "corrupt" or "read".
+    pub kind: &'static str,
+    /// Byte offset (in the decompressed stream) where the damage starts.
+    pub offset: Option<u64>,
+    pub message: String,
+}
+
+impl From<&CaptureError> for InputError {
+    fn from(e: &CaptureError) -> Self {
+        InputError {
+            kind: match e.kind {
+                CaptureErrorKind::Open(_) => "open",
+                CaptureErrorKind::UnknownFormat { .. } => "unknown_format",
+                CaptureErrorKind::Truncated => "truncated",
+                CaptureErrorKind::Corrupt(_) => "corrupt",
+                CaptureErrorKind::Read(_) => "read",
+            },
+            offset: e.offset,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl InputStats {
+    fn new(file: &str, first_packet_number: u64) -> Self {
+        InputStats {
+            file: file.to_owned(),
+            first_packet_number,
+            ..InputStats::default()
+        }
+    }
+
+    fn describe(&mut self, reader: &CaptureReader) {
+        match reader.format() {
+            Format::Pcap {
+                nanosecond,
+                big_endian,
+            } => {
+                self.format = Some("pcap");
+                self.timestamp_resolution = Some(if nanosecond {
+                    "nanosecond"
+                } else {
+                    "microsecond"
+                });
+                self.byte_order = Some(if big_endian { "big" } else { "little" });
+            }
+            Format::PcapNg => self.format = Some("pcapng"),
+        }
+        self.compression = Some(match reader.compression() {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        });
+    }
+
+    fn count_frame(&mut self, frame: &Frame<'_>, at: At) {
+        self.packets += 1;
+        self.captured_bytes += frame.data.len() as u64;
+        self.wire_bytes += u64::from(frame.orig_len);
+        self.truncated_packets += u64::from((frame.data.len() as u64) < u64::from(frame.orig_len));
+        self.link_types.insert(frame.link_type);
+        self.first.get_or_insert(at.into());
+        self.last = Some(at.into());
+    }
+
+    fn count_skip(&mut self, reason: SkipReason) {
+        let map = if reason.is_undecodable() {
+            &mut self.undecodable
+        } else {
+            &mut self.not_tcp
+        };
+        *map.entry(reason.as_str()).or_default() += 1;
+    }
+}
+
+/// Runs the whole analysis over `paths` in order, as one timeline. An input that cannot be read
+/// to its end is recorded in its [`InputStats::error`] and the run goes on with what was read;
+/// only a failing sink stops it.
+pub fn analyze(
+    paths: &[String],
+    config: Config,
+    sink: &mut dyn Sink,
+    progress: &mut dyn Progress,
+) -> io::Result<RunReport> {
+    let mut run = Run {
+        table: FlowTable::new(config),
+        summary: SummaryBuilder::default(),
+        packets: 0,
+        last_ts: None,
+    };
+    let mut inputs = Vec::with_capacity(paths.len());
+    for path in paths {
+        let mut stats = InputStats::new(path, run.packets + 1);
+        match CaptureReader::open(path) {
+            Ok(mut reader) => {
+                stats.describe(&reader);
+                progress.start_file(path, reader.size());
+                let result = run.read_file(&mut reader, &mut stats, sink, progress);
+                if reader.format() == Format::PcapNg {
+                    stats.pcapng = Some(reader.stats().clone());
+                }
+                if let Err(e) = result? {
+                    stats.error = Some(InputError::from(&e));
+                }
+            }
+            Err(e) => stats.error = Some(InputError::from(&e)),
+        }
+        inputs.push(stats);
+    }
+    progress.finish();
+    run.table.finish_all();
+    run.emit_finished(sink)?;
+    let table = run.table.stats();
+    let report = RunReport {
+        inputs,
+        summary: run.summary.build(table.peak_connections, table.evicted),
+    };
+    sink.finish(&report)?;
+    Ok(report)
+}
+
+struct Run {
+    table: FlowTable,
+    summary: SummaryBuilder,
+    packets: u64,
+    last_ts: Option<i64>,
+}
+
+impl Run {
+    /// Reads one file to its end or its first damage. The outer result is the sink's; the
+    /// inner one the capture's.
+    fn read_file(
+        &mut self,
+        reader: &mut CaptureReader,
+        stats: &mut InputStats,
+        sink: &mut dyn Sink,
+        progress: &mut dyn Progress,
+    ) -> io::Result<Result<(), CaptureError>> {
+        loop {
+            let frame = match reader.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(Ok(())),
+                Err(e) => return Ok(Err(e)),
+            };
+            self.packets += 1;
+            let at = At::packet(frame.ts_ns, self.packets);
+            stats.count_frame(&frame, at);
+            self.check_order(stats, at);
+            match decode(frame.link_type, frame.data, frame.orig_len) {
+                Decoded::Tcp(seg) => {
+                    stats.tcp_packets += 1;
+                    self.table.on_segment(&seg, at);
+                    self.emit_finished(sink)?;
+                }
+                Decoded::Skipped(reason) => stats.count_skip(reason),
+            }
+            if self.packets % PROGRESS_EVERY == 0 {
+                progress.advance(reader.bytes_read());
+            }
+        }
+    }
+
+    fn check_order(&mut self, stats: &mut InputStats, at: At) {
+        if self.last_ts.is_some_and(|last| at.ns < last) {
+            stats.timestamps_backwards += 1;
+            stats.first_backwards_packet.get_or_insert(self.packets);
+        }
+        self.last_ts = Some(self.last_ts.map_or(at.ns, |last| last.max(at.ns)));
+    }
+
+    fn emit_finished(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+        for conn in self.table.take_finished() {
+            let record = ConnectionRecord::new(&conn);
+            self.summary.add(&record);
+            sink.connection(record)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,251 @@
+//! The command line: flags (documented where they are declared), exit codes, progress bar.
+//! Wiring only; the work happens in [`crate::analyze`].
+
+use crate::analyze::{self, NoProgress, Progress, RunReport, Sink};
+use crate::report::json::{JsonDocument, JsonLines};
+use crate::report::text::TextSummary;
+use crate::track::Config;
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+/// Exit codes of `tcplife analyze` (clap itself exits 2 on a usage error).
+pub mod exit {
+    /// Every capture was read to its end.
+    pub const OK: u8 = 0;
+    /// The command line was wrong.
+    pub const USAGE: u8 = 2;
+    /// A capture could not be opened (missing file, no permission).
+    pub const CANNOT_OPEN: u8 = 3;
+    /// A file is not a pcap or pcapng capture (after any gzip/zstd decompression).
+    pub const NOT_A_CAPTURE: u8 = 4;
+    /// A capture is truncated or corrupt: the report covers everything before the damage.
+    pub const DAMAGED: u8 = 5;
+    /// The report could not be written.
+    pub const OUTPUT: u8 = 6;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tcplife",
+    version,
+    about = "What happened to every TCP connection in a packet capture",
+    long_about = "Reads pcap and pcapng captures (optionally gzip- or zstd-compressed) once, \
+                  rebuilds every TCP connection, follows both endpoints through the RFC 9293 \
+                  state machine and reports how each connection opened and ended."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Analyse captures and report every TCP connection in them.
+    ///
+    /// Exit codes: 0 all read; 3 a capture could not be opened; 4 not a capture; 5 a capture is
+    /// truncated or corrupt (the report still covers everything before the damage); 6 the
+    /// report could not be written.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng, optionally gzip or zstd compressed); `-` reads standard
+    /// input. Several files are read in order as one timeline.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<String>,
+
+    /// Output format: `text` (a summary for people), `json` (one document, connections sorted
+    /// by first packet), `jsonl` (one connection per line as each finishes, summary last).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+
+    /// Maximum segment lifetime: TIME-WAIT lasts twice this. Linux behaves as if 30s
+    /// (TIME-WAIT 60 s); RFC 793 says 2m.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub msl: i64,
+
+    /// A connection with no packet for this long (capture time) is reported as it stands.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub idle_timeout: i64,
+
+    /// Most connections tracked at once; beyond it the longest idle are reported early
+    /// (`finished_by: "evicted"`) and counted in the summary. Bounds memory on floods.
+    #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
+    pub max_connections: usize,
+
+    /// No progress bar and no warnings on standard error.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Jsonl,
+}
+
+/// Parses a duration such as `500ms`, `30s`, `2m`, `1h`, `1.5s` or `250us` into nanoseconds.
+/// A bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 500ms, 30s, 2m)"))?;
+    let scale = match unit.trim() {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "" | "s" => 1e9,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use ns, us, ms, s, m, h)"
+            ));
+        }
+    };
+    let ns = value * scale;
+    if !ns.is_finite() || ns < 0.0 || ns > i64::MAX as f64 / 4.0 {
+        return Err(format!("`{text}` is out of range"));
+    }
+    Ok(ns.round() as i64)
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Analyze(args) => ExitCode::from(run_analyze(&args)),
+    }
+}
+
+fn run_analyze(args: &AnalyzeArgs) -> u8 {
+    let config = Config {
+        msl_ns: args.msl,
+        idle_timeout_ns: args.idle_timeout,
+        max_connections: args.max_connections.max(1),
+        ..Config::default()
+    };
+    let stdout = io::stdout().lock();
+    let out = io::BufWriter::with_capacity(1 << 16, stdout);
+    let mut sink: Box<dyn Sink> = match args.format {
+        OutputFormat::Text => Box::new(TextSummary::new(out)),
+        OutputFormat::Json => Box::new(JsonDocument::new(out)),
+        OutputFormat::Jsonl => Box::new(JsonLines::new(out)),
+    };
+    let mut progress: Box<dyn Progress> = if args.quiet || !io::stderr().is_terminal() {
+        Box::new(NoProgress)
+    } else {
+        Box::new(Bar::new())
+    };
+    match analyze::analyze(&args.captures, config, sink.as_mut(), progress.as_mut()) {
+        Ok(report) => {
+            if !args.quiet {
+                warn(&report);
+            }
+            exit_code(&report)
+        }
+        // `tcplife analyze x.pcap | head` is not an error.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            eprintln!("tcplife: cannot write the report: {e}");
+            exit::OUTPUT
+        }
+    }
+}
+
+/// Tells standard error about damaged inputs and clocks that went backwards.
+fn warn(report: &RunReport) {
+    let mut err = io::stderr().lock();
+    for input in &report.inputs {
+        if input.timestamps_backwards > 0 {
+            let _ = writeln!(
+                err,
+                "tcplife: warning: {}: timestamps go backwards {} time(s), first at packet {}; \
+                 durations that span those packets may be wrong",
+                input.file,
+                input.timestamps_backwards,
+                input.first_backwards_packet.unwrap_or(0)
+            );
+        }
+        if let Some(e) = &input.error {
+            let _ = writeln!(err, "tcplife: error: {}", e.message);
+        }
+    }
+}
+
+fn exit_code(report: &RunReport) -> u8 {
+    match report.first_error().map(|e| e.kind) {
+        None => exit::OK,
+        Some("open") => exit::CANNOT_OPEN,
+        Some("unknown_format") => exit::NOT_A_CAPTURE,
+        Some(_) => exit::DAMAGED,
+    }
+}
+
+/// An indicatif bar on standard error: bytes read of the current file.
+struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    fn new() -> Self {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        Bar { bar }
+    }
+}
+
+impl Progress for Bar {
+    fn start_file(&mut self, name: &str, size: Option<u64>) {
+        let template = if size.is_some() {
+            "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})"
+        } else {
+            "{msg} {bytes} ({bytes_per_sec})"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            self.bar.set_style(style.progress_chars("=> "));
+        }
+        self.bar.set_length(size.unwrap_or(0));
+        self.bar.set_position(0);
+        self.bar.set_message(name.to_owned());
+    }
+
+    fn advance(&mut self, bytes_read: u64) {
+        self.bar.set_position(bytes_read);
+    }
+
+    fn finish(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(500_000_000));
+        assert_eq!(parse_duration("2m"), Ok(120_000_000_000));
+        assert_eq!(parse_duration("1.5s"), Ok(1_500_000_000));
+        assert_eq!(parse_duration("30"), Ok(30_000_000_000));
+        assert_eq!(parse_duration("250us"), Ok(250_000));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,93 @@
+//! JSON sinks: one document (records held until the end and sorted by first packet, then id)
+//! or JSON lines (each record as it is finalised, the summary last).
+
+use super::SCHEMA_VERSION;
+use super::record::ConnectionRecord;
+use super::summary::Summary;
+use crate::analyze::{InputStats, RunReport, Sink};
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// `--format json`: `{"schema_version", "inputs", "connections", "summary"}`.
+pub struct JsonDocument<W: Write> {
+    out: W,
+    connections: Vec<ConnectionRecord>,
+}
+
+impl<W: Write> JsonDocument<W> {
+    pub fn new(out: W) -> Self {
+        JsonDocument {
+            out,
+            connections: Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    inputs: &'a [InputStats],
+    connections: &'a [ConnectionRecord],
+    summary: &'a Summary,
+}
+
+impl<W: Write> Sink for JsonDocument<W> {
+    fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
+        self.connections.push(record);
+        Ok(())
+    }
+
+    fn finish(&mut self, report: &RunReport) -> io::Result<()> {
+        self.connections.sort_by_key(|c| (c.first.time_ns, c.id));
+        let doc = Document {
+            schema_version: SCHEMA_VERSION,
+            inputs: &report.inputs,
+            connections: &self.connections,
+            summary: &report.summary,
+        };
+        serde_json::to_writer_pretty(&mut self.out, &doc)?;
+        writeln!(self.out)?;
+        self.out.flush()
+    }
+}
+
+/// `--format jsonl`: `{"type": "connection", ...}` per line as connections finish, then
+/// `{"type": "summary", ...}`.
+pub struct JsonLines<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonLines<W> {
+    pub fn new(out: W) -> Self {
+        JsonLines { out }
+    }
+}
+
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema_version: u32,
+    inputs: &'a [InputStats],
+    summary: &'a Summary,
+}
+
+impl<W: Write> Sink for JsonLines<W> {
+    fn connection(&mut self, mut record: ConnectionRecord) -> io::Result<()> {
+        record.kind = Some("connection");
+        serde_json::to_writer(&mut self.out, &record)?;
+        self.out.write_all(b"\n")
+    }
+
+    fn finish(&mut self, report: &RunReport) -> io::Result<()> {
+        let line = SummaryLine {
+            kind: "summary",
+            schema_version: SCHEMA_VERSION,
+            inputs: &report.inputs,
+            summary: &report.summary,
+        };
+        serde_json::to_writer(&mut self.out, &line)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+}

@@ -1,0 +1,10 @@
+//! Stage 4: connections → records → sinks (text, JSON, JSON lines).
+
+pub mod json;
+pub mod record;
+pub mod summary;
+pub mod text;
+pub mod time;
+
+/// The version of the JSON output contract; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;

@@ -1,0 +1,95 @@
+//! Capture times for people: RFC 3339 in UTC with nanoseconds, computed without a calendar
+//! library (Howard Hinnant's days-to-civil algorithm).
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// A time in nanoseconds since the Unix epoch that prints as RFC 3339.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rfc3339(pub i64);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NS_PER_DAY: i64 = 86_400_000_000_000;
+        let days = self.0.div_euclid(NS_PER_DAY);
+        let in_day = self.0.rem_euclid(NS_PER_DAY);
+        let (y, m, d) = civil_from_days(days);
+        let secs = in_day / 1_000_000_000;
+        let nanos = in_day % 1_000_000_000;
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )
+    }
+}
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Year, month, day of the day `z` days after 1970-01-01 (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// A duration for people: "350 µs", "1.52 s", "2 m 05 s".
+pub struct Human(pub i64);
+
+impl fmt::Display for Human {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0;
+        let abs = ns.unsigned_abs();
+        if abs < 1_000 {
+            write!(f, "{ns} ns")
+        } else if abs < 1_000_000 {
+            write!(f, "{:.0} µs", ns as f64 / 1e3)
+        } else if abs < 1_000_000_000 {
+            write!(f, "{:.1} ms", ns as f64 / 1e6)
+        } else if abs < 120_000_000_000 {
+            write!(f, "{:.2} s", ns as f64 / 1e9)
+        } else {
+            let s = ns / 1_000_000_000;
+            write!(f, "{} m {:02} s", s / 60, s % 60)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(Rfc3339(0).to_string(), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            Rfc3339(1_700_000_000_123_456_789).to_string(),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+        assert_eq!(
+            Rfc3339(951_782_400_000_000_000).to_string(),
+            "2000-02-29T00:00:00.000000000Z"
+        );
+        assert_eq!(Rfc3339(-1).to_string(), "1969-12-31T23:59:59.999999999Z");
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(Human(1_520_000_000).to_string(), "1.52 s");
+        assert_eq!(Human(125_000_000_000).to_string(), "2 m 05 s");
+        assert_eq!(Human(350_000).to_string(), "350 µs");
+    }
+}

@@ -1,0 +1,240 @@
+//! The flow table: each 4-tuple's current incarnation, new incarnations on a new ISN, and
+//! finalisation by capture time (TIME-WAIT expiry, linger after a close, idle timeout) or, when
+//! the table is full, by eviction of the longest idle. Finished connections queue up for the
+//! caller to take; nothing is ever dropped silently.
+
+use super::connection::{Addr, Connection, Finish, Previous, RolesFrom};
+use super::state::{At, State};
+use super::{Config, Side};
+use crate::decode::Segment;
+use std::collections::HashMap;
+
+/// A 4-tuple with its two ends in a fixed order, so both directions find the same entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey(Addr, Addr);
+
+impl FlowKey {
+    fn new(a: Addr, b: Addr) -> Self {
+        if a <= b { FlowKey(a, b) } else { FlowKey(b, a) }
+    }
+}
+
+/// How often, in capture time, the table looks for connections whose time is up.
+const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
+
+/// Counts the table keeps about itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub connections: u64,
+    /// Finalised early because the table was full.
+    pub evicted: u64,
+    /// Most connections held at once.
+    pub peak_connections: usize,
+}
+
+pub struct FlowTable {
+    config: Config,
+    flows: HashMap<FlowKey, Connection>,
+    next_id: u64,
+    now_ns: i64,
+    next_sweep_ns: Option<i64>,
+    finished: Vec<Connection>,
+    stats: TableStats,
+}
+
+impl FlowTable {
+    pub fn new(config: Config) -> Self {
+        FlowTable {
+            config,
+            flows: HashMap::new(),
+            next_id: 1,
+            now_ns: i64::MIN,
+            next_sweep_ns: None,
+            finished: Vec::new(),
+            stats: TableStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+
+    /// Connections currently held.
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Feeds one segment seen at `at`.
+    pub fn on_segment(&mut self, seg: &Segment<'_>, at: At) {
+        self.advance_clock(at.ns);
+        let src = Addr {
+            ip: seg.src,
+            port: seg.src_port,
+        };
+        let dst = Addr {
+            ip: seg.dst,
+            port: seg.dst_port,
+        };
+        let key = FlowKey::new(src, dst);
+        let previous = match self.flows.get(&key) {
+            Some(conn) if starts_new_incarnation(conn, seg, src) => self.flows.remove(&key),
+            Some(_) => None,
+            None => {
+                self.make_room();
+                None
+            }
+        };
+        let previous = previous.map(|old| {
+            let link = previous_of(&old);
+            self.finalize(old, Finish::NewIncarnation);
+            link
+        });
+        let conn = self.flows.entry(key).or_insert_with(|| {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.stats.connections += 1;
+            let mut conn = Connection::new(id, seg, src, dst, at);
+            conn.previous = previous;
+            conn
+        });
+        let sender = conn.side_of(src);
+        conn.on_segment(seg, sender, at);
+        self.stats.peak_connections = self.stats.peak_connections.max(self.flows.len());
+    }
+
+    /// Takes the connections finished so far, in the order they finished.
+    pub fn take_finished(&mut self) -> std::vec::Drain<'_, Connection> {
+        self.finished.drain(..)
+    }
+
+    /// The capture is over: finalises everything still held, in id order.
+    pub fn finish_all(&mut self) {
+        let mut rest: Vec<Connection> = self.flows.drain().map(|(_, c)| c).collect();
+        rest.sort_by_key(|c| c.id);
+        let now = self.now_ns;
+        for mut conn in rest {
+            conn.expire_time_wait(&self.config, now);
+            let finish = if conn.time_wait_passed(&self.config, now) {
+                Finish::TimeWaitExpired
+            } else {
+                Finish::CaptureEnd
+            };
+            self.finalize(conn, finish);
+        }
+    }
+
+    fn advance_clock(&mut self, ns: i64) {
+        self.now_ns = self.now_ns.max(ns);
+        let due = *self.next_sweep_ns.get_or_insert(ns + SWEEP_INTERVAL_NS);
+        if self.now_ns >= due {
+            self.sweep();
+            self.next_sweep_ns = Some(self.now_ns + SWEEP_INTERVAL_NS);
+        }
+    }
+
+    /// Finalises every connection whose deadline has passed, in id order.
+    fn sweep(&mut self) {
+        let now = self.now_ns;
+        let config = self.config;
+        let mut due: Vec<(u64, FlowKey)> = self
+            .flows
+            .iter()
+            .filter(|(_, c)| c.deadline(&config) <= now)
+            .map(|(k, c)| (c.id, *k))
+            .collect();
+        due.sort_unstable_by_key(|(id, _)| *id);
+        for (_, key) in due {
+            let Some(mut conn) = self.flows.remove(&key) else {
+                continue;
+            };
+            let timed_wait = conn.time_wait_passed(&config, now);
+            conn.expire_time_wait(&config, now);
+            let finish = if timed_wait {
+                Finish::TimeWaitExpired
+            } else if conn.is_over() {
+                Finish::Closed
+            } else {
+                Finish::IdleTimeout
+            };
+            self.finalize(conn, finish);
+        }
+    }
+
+    /// At the cap, finalises the longest-idle eighth of the table (at least one connection), so
+    /// the cost of eviction spreads over many new connections.
+    fn make_room(&mut self) {
+        if self.flows.len() < self.config.max_connections.max(1) {
+            return;
+        }
+        let mut idle: Vec<(i64, u64, FlowKey)> = self
+            .flows
+            .iter()
+            .map(|(k, c)| (c.last.ns, c.id, *k))
+            .collect();
+        let count = (idle.len() / 8).max(1);
+        if count < idle.len() {
+            idle.select_nth_unstable_by_key(count, |(last, id, _)| (*last, *id));
+            idle.truncate(count);
+        }
+        idle.sort_unstable_by_key(|(_, id, _)| *id);
+        for (_, _, key) in idle {
+            if let Some(conn) = self.flows.remove(&key) {
+                self.stats.evicted += 1;
+                self.finalize(conn, Finish::Evicted);
+            }
+        }
+    }
+
+    fn finalize(&mut self, mut conn: Connection, finish: Finish) {
+        conn.deliver_all_pending();
+        conn.finish = Some(finish);
+        self.finished.push(conn);
+    }
+}
+
+/// A bare SYN with a new ISN begins a new incarnation, unless it is a retransmission (same ISN),
+/// the other half of a simultaneous open, or a SYN captured after the SYN-ACK that answers it.
+fn starts_new_incarnation(conn: &Connection, seg: &Segment<'_>, src: Addr) -> bool {
+    let f = seg.flags;
+    if !f.syn() || f.ack() || f.rst() {
+        return false;
+    }
+    let sender = conn.side_of(src);
+    let seq = super::SeqNumber::new(seg.seq);
+    if conn.end(sender).isn() == Some(seq) {
+        return false;
+    }
+    let crossing_open = sender == Side::Server
+        && conn.end(Side::Server).syn.is_none()
+        && conn.state(Side::Client) == State::SynSent;
+    let answered_already = sender == Side::Client
+        && conn.roles_from == RolesFrom::SynAck
+        && conn.end(Side::Client).syn.is_none()
+        && conn.end(Side::Server).highest_ack == Some(seq.plus(1));
+    !(crossing_open || answered_already)
+}
+
+/// What a new incarnation keeps of the one it replaces.
+fn previous_of(old: &Connection) -> Previous {
+    let time_wait = [Side::Client, Side::Server]
+        .into_iter()
+        .find_map(|side| old.end(side).time_wait_from.map(|at| (side, at)));
+    Previous {
+        id: old.id,
+        last: old.last,
+        time_wait,
+        old_client: old.client,
+        next_seq: [
+            old.end(Side::Client).next_seq,
+            old.end(Side::Server).next_seq,
+        ],
+        last_tsval: [
+            old.end(Side::Client).last_tsval,
+            old.end(Side::Server).last_tsval,
+        ],
+    }
+}
