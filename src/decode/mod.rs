@@ -7,6 +7,13 @@
 
 use std::net::IpAddr;
 
+mod link;
+mod net;
+#[cfg(test)]
+mod tests;
+
+pub use link::linktype;
+
 /// The TCP flag bits, as on the wire (the low byte of the flags field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpFlags(pub u8);
@@ -65,6 +72,11 @@ pub struct Segment<'a> {
     pub ip_len: u32,
     /// The captured part of the payload (shorter than `payload_len` when truncated).
     pub payload: &'a [u8],
+    /// The IP header as captured: IPv4 with its options, or the 40-byte IPv6 fixed header.
+    /// Lets [`Segment::ip_checksum_ok`] check the IPv4 header checksum.
+    pub ip_header: &'a [u8],
+    /// The whole TCP header, options included (always fully captured).
+    pub tcp_header: &'a [u8],
 }
 
 /// What a frame turned out to be.
@@ -75,12 +87,188 @@ pub enum Decoded<'a> {
     Skipped(SkipReason),
 }
 
-/// Why a frame produced no segment. (Placeholder variants: to be completed.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a frame produced no segment.
+///
+/// The first group is well-formed traffic that is simply not a TCP segment tcplife can follow;
+/// the second is frames that could not be read ([`SkipReason::is_undecodable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SkipReason {
-    NotTcp,
+    /// ARP or RARP (also Cisco SLARP, which shares RARP's Ethertype).
+    Arp,
+    Ipv4Udp,
+    Ipv6Udp,
+    Ipv4Icmp,
+    Ipv6Icmp,
+    /// Any other IP protocol (IGMP, ESP, SCTP, OSPF, IPv6 no-next-header, ...).
+    IpOther,
+    /// An Ethertype that is neither IP nor ARP nor a supported encapsulation (LLDP, MACsec,
+    /// IPX, ...).
+    OtherEthertype,
+    /// A link-layer protocol that is not an Ethertype and not IP: 802.2 LLC without SNAP (STP,
+    /// NetBIOS), PPP control protocols, PPPoE discovery, an unknown NULL/LOOP address family,
+    /// Linux netlink, an MPLS pseudowire, FDDI SMT frames.
+    OtherLinkProtocol,
+    /// An IPv4 or IPv6 fragment (non-first, or first with more to come): not reassembled.
+    IpFragment,
+    /// A tunnel tcplife does not look into: IP-in-IP, 6in4, GRE, EtherIP, L2TPv3, and over
+    /// UDP Teredo, GTP-U, VXLAN and Geneve. The inner packets are not decoded.
+    TunnelUnsupported,
+
+    /// A link type (LINKTYPE_ number) this decoder does not know.
+    UnsupportedLinkType,
+    /// The frame ends inside the link-layer header or an encapsulation header (VLAN tag, MPLS
+    /// label, PPPoE, LLC/SNAP).
+    TruncatedLinkHeader,
+    /// A link-layer header that makes no sense (an encapsulation stack too deep, an unknown
+    /// HDLC address).
+    BadLinkHeader,
+    /// The frame ends inside the IP header or its extension headers.
+    TruncatedIpHeader,
+    /// The IP header is malformed: wrong version, header length under 20, total length
+    /// shorter than the header, extension headers not fitting the packet.
+    BadIpHeader,
+    /// The frame ends inside the TCP header (options included).
+    TruncatedTcpHeader,
+    /// The TCP header is malformed: data offset under 5 or beyond the IP packet's end.
+    BadTcpHeader,
 }
 
-// TO BE WRITTEN: SkipReason (each with a stable snake_case `as_str()` name and
-// `is_undecodable()`: true for damage, false for a well-formed non-TCP packet) and
-// `pub fn decode(link_type: u32, data: &[u8], orig_len: u32) -> Decoded<'_>`.
+impl SkipReason {
+    /// Every reason, in report order.
+    pub const ALL: [SkipReason; 17] = [
+        SkipReason::Arp,
+        SkipReason::Ipv4Udp,
+        SkipReason::Ipv6Udp,
+        SkipReason::Ipv4Icmp,
+        SkipReason::Ipv6Icmp,
+        SkipReason::IpOther,
+        SkipReason::OtherEthertype,
+        SkipReason::OtherLinkProtocol,
+        SkipReason::IpFragment,
+        SkipReason::TunnelUnsupported,
+        SkipReason::UnsupportedLinkType,
+        SkipReason::TruncatedLinkHeader,
+        SkipReason::BadLinkHeader,
+        SkipReason::TruncatedIpHeader,
+        SkipReason::BadIpHeader,
+        SkipReason::TruncatedTcpHeader,
+        SkipReason::BadTcpHeader,
+    ];
+
+    /// Stable snake_case name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Arp => "arp",
+            SkipReason::Ipv4Udp => "ipv4_udp",
+            SkipReason::Ipv6Udp => "ipv6_udp",
+            SkipReason::Ipv4Icmp => "ipv4_icmp",
+            SkipReason::Ipv6Icmp => "ipv6_icmp",
+            SkipReason::IpOther => "ip_other",
+            SkipReason::OtherEthertype => "other_ethertype",
+            SkipReason::OtherLinkProtocol => "other_link_protocol",
+            SkipReason::IpFragment => "ip_fragment",
+            SkipReason::TunnelUnsupported => "tunnel_unsupported",
+            SkipReason::UnsupportedLinkType => "unsupported_link_type",
+            SkipReason::TruncatedLinkHeader => "truncated_link_header",
+            SkipReason::BadLinkHeader => "bad_link_header",
+            SkipReason::TruncatedIpHeader => "truncated_ip_header",
+            SkipReason::BadIpHeader => "bad_ip_header",
+            SkipReason::TruncatedTcpHeader => "truncated_tcp_header",
+            SkipReason::BadTcpHeader => "bad_tcp_header",
+        }
+    }
+
+    /// True when the frame is damaged or unreadable (including an unknown link type); false
+    /// for a well-formed packet that is simply not TCP (or is a fragment or a tunnel).
+    pub fn is_undecodable(self) -> bool {
+        matches!(
+            self,
+            SkipReason::UnsupportedLinkType
+                | SkipReason::TruncatedLinkHeader
+                | SkipReason::BadLinkHeader
+                | SkipReason::TruncatedIpHeader
+                | SkipReason::BadIpHeader
+                | SkipReason::TruncatedTcpHeader
+                | SkipReason::BadTcpHeader
+        )
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Decodes one frame. `orig_len` is the wire length (the frame may be snaplen-truncated).
+///
+/// `link_type` is a LINKTYPE_ number (see [`linktype`]). Never panics and never allocates.
+pub fn decode(link_type: u32, data: &[u8], orig_len: u32) -> Decoded<'_> {
+    match decode_frame(link_type, data, orig_len) {
+        Ok(seg) => Decoded::Tcp(seg),
+        Err(reason) => Decoded::Skipped(reason),
+    }
+}
+
+fn decode_frame(link_type: u32, data: &[u8], orig_len: u32) -> Result<Segment<'_>, SkipReason> {
+    let l3 = link::walk(link_type, data)?;
+    let pkt = data.get(l3.offset..).unwrap_or(&[]);
+    // The IP packet's length on the wire, at most (trailers and padding included); only used
+    // when the IP header carries no length.
+    let frame_len = u32::try_from(data.len()).unwrap_or(u32::MAX).max(orig_len);
+    let wire_len = frame_len.saturating_sub(u32::try_from(l3.offset).unwrap_or(u32::MAX));
+    net::decode_ip(l3.net, pkt, wire_len)
+}
+
+impl Segment<'_> {
+    /// Whether the IPv4 header checksum is right (always true for IPv6, which has none).
+    pub fn ip_checksum_ok(&self) -> bool {
+        match self.src {
+            IpAddr::V4(_) => fold(sum_words(0, self.ip_header)) == 0xffff,
+            IpAddr::V6(_) => true,
+        }
+    }
+
+    /// Whether the TCP checksum is right; `None` when the payload was not fully captured, so
+    /// it cannot be checked. (For IPv6 with a routing header the pseudo-header should use the
+    /// final destination; this uses the packet's destination.)
+    pub fn tcp_checksum_ok(&self) -> Option<bool> {
+        if u32::try_from(self.payload.len()).ok()? != self.payload_len {
+            return None;
+        }
+        let tcp_len = u32::try_from(self.tcp_header.len())
+            .ok()?
+            .checked_add(self.payload_len)?;
+        let mut sum = match (self.src, self.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => sum_words(sum_words(0, &s.octets()), &d.octets()),
+            (IpAddr::V6(s), IpAddr::V6(d)) => sum_words(sum_words(0, &s.octets()), &d.octets()),
+            _ => return None,
+        };
+        sum += 6 + (tcp_len >> 16) + (tcp_len & 0xffff);
+        sum = sum_words(sum, self.tcp_header);
+        sum = sum_words(sum, self.payload);
+        Some(fold(sum) == 0xffff)
+    }
+}
+
+/// Adds big-endian 16-bit words to a ones'-complement running sum (a trailing odd byte is
+/// padded with zero). Folds as it goes so it never overflows.
+fn sum_words(mut sum: u32, bytes: &[u8]) -> u32 {
+    let mut chunks = bytes.chunks_exact(2);
+    for w in &mut chunks {
+        if let &[a, b] = w {
+            sum = fold(sum) + u32::from(u16::from_be_bytes([a, b]));
+        }
+    }
+    if let &[a] = chunks.remainder() {
+        sum = fold(sum) + u32::from(u16::from_be_bytes([a, 0]));
+    }
+    sum
+}
+
+fn fold(mut sum: u32) -> u32 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum
+}

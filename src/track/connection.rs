@@ -153,11 +153,19 @@ impl Connection {
     }
 
     pub fn end(&self, side: Side) -> &Endpoint {
-        &self.ends[side.index()]
+        let [client, server] = &self.ends;
+        match side {
+            Side::Client => client,
+            Side::Server => server,
+        }
     }
 
     fn end_mut(&mut self, side: Side) -> &mut Endpoint {
-        &mut self.ends[side.index()]
+        let [client, server] = &mut self.ends;
+        match side {
+            Side::Client => client,
+            Side::Server => server,
+        }
     }
 
     pub fn state(&self, side: Side) -> State {

@@ -205,7 +205,10 @@ impl Endpoint {
                 kind.zero_window = true;
             }
         }
-        kind.retransmission = self.count_payload(seg);
+        // A RST's sequence number is a claim to be checked, not data sent.
+        if !seg.flags.rst() {
+            kind.retransmission = self.count_payload(seg);
+        }
         kind
     }
 

@@ -12,6 +12,9 @@ pub mod state;
 pub mod table;
 pub mod zeek;
 
+#[cfg(test)]
+mod tests;
+
 pub use connection::{Addr, Closer, Connection, Finish};
 pub use outcome::Outcome;
 pub use seq::SeqNumber;

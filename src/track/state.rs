@@ -172,7 +172,7 @@ impl Timeline {
             return None;
         }
         let at = match self.entered_current() {
-            Some(prev) if prev.ns > at.ns => At { ns: prev.ns, ..at },
+            Some(prev) if prev.ns > at.ns => prev,
             _ => at,
         };
         let transition = Transition {

@@ -240,7 +240,9 @@ mod tests {
         };
         assert!(h("SR").is_syn_then_rst());
         assert!(h("^STR").is_syn_then_rst());
-        assert!(!h("ShR").is_syn_then_rst());
+        // Zeek's pattern excludes only the originator's (upper-case) answers.
+        assert!(h("ShR").is_syn_then_rst());
+        assert!(!h("SAR").is_syn_then_rst());
         assert!(!h("R").is_syn_then_rst());
     }
 }
