@@ -1,0 +1,195 @@
+//! The binary end to end: inputs of every kind, errors with file and offset, exit codes, and
+//! byte-identical output.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::io::Write;
+
+/// A real capture with several connections (Zeek's ssh trace, Ethernet, pcap).
+const SSH: &str = "testdata/zeek/ssh-basic/ssh.pcap";
+/// A pcapng capture.
+const PCAPNG: &str = "testdata/zeek/irc-dcc-send/irc-dcc-send.pcapng";
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(root().join(path)).unwrap()
+}
+
+fn stdout_json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn temp_file(name: &str, bytes: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("tcplife-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// The connections of a document, with the input-specific parts removed.
+fn connections(doc: &Value) -> &Value {
+    &doc["connections"]
+}
+
+#[test]
+fn the_same_capture_gives_byte_identical_json() {
+    let a = tcplife(&["analyze", "--format", "json", SSH]);
+    let b = tcplife(&["analyze", "--format", "json", SSH]);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+    let a = tcplife(&["analyze", "--format", "jsonl", PCAPNG]);
+    let b = tcplife(&["analyze", "--format", "jsonl", PCAPNG]);
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn json_lines_stream_connections_then_the_summary() {
+    let out = tcplife(&["analyze", "--format", "jsonl", SSH]);
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (summary, conns) = lines.split_last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(
+        summary["summary"]["connections"].as_u64().unwrap(),
+        conns.len() as u64
+    );
+    for line in &lines {
+        assert_schema_valid(line, "a JSON line");
+    }
+    assert!(conns.iter().all(|c| c["type"] == "connection"));
+    let doc = analyze_json(SSH);
+    let mut by_id: Vec<Value> = conns.to_vec();
+    by_id.sort_by_key(|c| c["id"].as_u64());
+    for (line, record) in by_id.iter_mut().zip(connections(&doc).as_array().unwrap()) {
+        line.as_object_mut().unwrap().remove("type");
+        assert_eq!(line, record);
+    }
+}
+
+#[test]
+fn the_text_summary_names_outcomes_and_captures() {
+    let out = tcplife(&["analyze", SSH]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("tcplife: 23 connections"), "{text}");
+    assert!(text.contains("Outcomes"));
+    assert!(text.contains(SSH));
+}
+
+#[test]
+fn standard_input_reads_like_a_file() {
+    let from_file = analyze_json(SSH);
+    let out = tcplife_with_stdin(&["analyze", "--format", "json", "-"], &read(SSH));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_stdin = stdout_json(&out);
+    assert_eq!(from_stdin["inputs"][0]["file"], "-");
+    assert_eq!(connections(&from_stdin), connections(&from_file));
+}
+
+#[test]
+fn gzip_and_zstd_are_recognised_by_their_magic_not_their_name() {
+    let raw = read(PCAPNG);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    let gz = temp_file("capture-gzip.bin", &gz.finish().unwrap());
+    let zst =
+        ruzstd::encoding::compress_to_vec(&raw[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let zst = temp_file("capture-zstd.pcap", &zst);
+    let plain = analyze_json(PCAPNG);
+    for (file, compression) in [(&gz, "gzip"), (&zst, "zstd")] {
+        let doc = analyze_json(file);
+        assert_eq!(doc["inputs"][0]["compression"], compression);
+        assert_eq!(doc["inputs"][0]["format"], "pcapng");
+        assert_eq!(connections(&doc), connections(&plain), "{compression}");
+    }
+}
+
+#[test]
+fn several_files_are_one_timeline_and_a_clock_going_back_is_reported() {
+    let out = tcplife(&["analyze", "--format", "json", SSH, SSH]);
+    assert!(out.status.success());
+    let doc = stdout_json(&out);
+    let inputs = doc["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 2);
+    let packets = inputs[0]["packets"].as_u64().unwrap();
+    assert_eq!(
+        inputs[1]["first_packet_number"].as_u64().unwrap(),
+        packets + 1
+    );
+    assert_eq!(inputs[0]["timestamps_backwards"], 0);
+    assert!(inputs[1]["timestamps_backwards"].as_u64().unwrap() >= 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("timestamps go backwards"), "{stderr}");
+}
+
+#[test]
+fn a_missing_file_exits_3_and_names_it() {
+    let out = tcplife(&["analyze", "--format", "json", "no/such/capture.pcap"]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no/such/capture.pcap"), "{stderr}");
+    let doc = stdout_json(&out);
+    assert_eq!(doc["inputs"][0]["error"]["kind"], "open");
+}
+
+#[test]
+fn a_file_that_is_not_a_capture_exits_4() {
+    let out = tcplife(&["analyze", "Cargo.toml"]);
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Cargo.toml"), "{stderr}");
+    assert!(stderr.contains("pcap"), "{stderr}");
+}
+
+#[test]
+fn a_truncated_capture_exits_5_with_the_report_of_what_came_before() {
+    let whole = read(SSH);
+    let cut = temp_file("cut.pcap", &whole[..whole.len() * 2 / 3]);
+    let out = tcplife(&["analyze", "--format", "json", &cut]);
+    assert_eq!(out.status.code(), Some(5));
+    let doc = stdout_json(&out);
+    assert_schema_valid(&doc, "truncated capture report");
+    let error = &doc["inputs"][0]["error"];
+    assert_eq!(error["kind"], "truncated");
+    let offset = error["offset"].as_u64().unwrap();
+    assert!(offset > 24 && offset < whole.len() as u64 * 2 / 3);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&cut) && stderr.contains(&format!("byte {offset}")),
+        "{stderr}"
+    );
+    assert!(doc["summary"]["connections"].as_u64().unwrap() > 0);
+    assert!(doc["inputs"][0]["packets"].as_u64().unwrap() > 100);
+}
+
+#[test]
+fn a_damaged_file_does_not_stop_the_files_after_it() {
+    let bad = temp_file("empty.pcap", b"");
+    let out = tcplife(&["analyze", "--format", "json", &bad, SSH]);
+    assert_eq!(out.status.code(), Some(4));
+    let doc = stdout_json(&out);
+    assert_eq!(doc["inputs"][1]["error"], Value::Null);
+    assert_eq!(doc["summary"]["connections"], 23);
+}
+
+#[test]
+fn durations_on_the_command_line_are_human() {
+    let out = tcplife(&["analyze", "--msl", "2m", "--idle-timeout", "500ms", SSH]);
+    assert!(out.status.success());
+    let out = tcplife(&["analyze", "--msl", "soon", SSH]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
+}
