@@ -8,6 +8,14 @@
 use std::fmt;
 use std::io;
 
+mod open;
+mod pcapng;
+mod reader;
+#[cfg(test)]
+mod tests;
+
+pub use reader::{CaptureReader, ReaderStats};
+
 /// One captured frame, borrowed from the reader's buffer until the next call to
 /// [`CaptureReader::next_frame`].
 #[derive(Debug, Clone, Copy)]
@@ -28,7 +36,10 @@ pub struct Frame<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Classic pcap; `nanosecond` for the 0xa1b23c4d magic, `big_endian` for the byte order.
-    Pcap { nanosecond: bool, big_endian: bool },
+    Pcap {
+        nanosecond: bool,
+        big_endian: bool,
+    },
     PcapNg,
 }
 
@@ -64,11 +75,97 @@ pub enum CaptureErrorKind {
     Read(io::Error),
 }
 
-// TO BE WRITTEN properly ("FILE: byte OFFSET: what, and what to do").
+impl CaptureError {
+    pub(crate) fn new(file: &str, offset: Option<u64>, kind: CaptureErrorKind) -> CaptureError {
+        CaptureError {
+            file: file.to_owned(),
+            offset,
+            kind,
+        }
+    }
+}
+
+/// `FILE: byte OFFSET: what went wrong; what it means or what to do`, on one line.
 impl fmt::Display for CaptureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {:?}", self.file, self.kind)
+        if self.file == "-" {
+            f.write_str("standard input")?;
+        } else {
+            f.write_str(&self.file)?;
+        }
+        if let Some(offset) = self.offset {
+            write!(f, ": byte {offset}")?;
+        }
+        // Whether frames were handed out before the damage.
+        let mid_stream = self.offset.is_some_and(|offset| offset > 0);
+        let salvage = if mid_stream {
+            "; everything before this offset was analysed"
+        } else {
+            ""
+        };
+        match &self.kind {
+            CaptureErrorKind::Open(error) => write!(
+                f,
+                ": cannot open the capture: {error}; check the path and that you may read it"
+            ),
+            CaptureErrorKind::UnknownFormat { magic } if magic.is_empty() => f.write_str(
+                ": the capture is empty (no bytes at all, after any decompression); there is \
+                 nothing to analyse",
+            ),
+            CaptureErrorKind::UnknownFormat { magic } => {
+                f.write_str(": not a packet capture: it starts with")?;
+                for byte in magic.iter().take(8) {
+                    write!(f, " {byte:02x}")?;
+                }
+                if let Some(what) = recognise(magic) {
+                    write!(f, " ({what})")?;
+                }
+                f.write_str(
+                    "; tcplife reads pcap and pcapng captures, optionally gzip- or \
+                     zstd-compressed",
+                )
+            }
+            CaptureErrorKind::Truncated if mid_stream => write!(
+                f,
+                ": the capture ends inside a record: it was probably cut short while being \
+                 written or copied{salvage}"
+            ),
+            CaptureErrorKind::Truncated => f.write_str(
+                ": the capture ends inside its file header, before any packet: it was \
+                 probably cut short while being written or copied (a cut compressed capture \
+                 can also lose its last few MiB to the decompressor)",
+            ),
+            CaptureErrorKind::Corrupt(message) => {
+                write!(f, ": {message}: the capture is damaged here{salvage}")
+            }
+            CaptureErrorKind::Read(error) => write!(f, ": reading failed: {error}{salvage}"),
+        }
     }
+}
+
+/// Names a few formats people mistake for captures, from their first bytes.
+fn recognise(magic: &[u8]) -> Option<&'static str> {
+    Some(match magic {
+        [b'B', b'Z', b'h', ..] => "bzip2 data: decompress it first",
+        [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => "xz data: decompress it first",
+        [0x04, 0x22, 0x4d, 0x18, ..] => "lz4 data: decompress it first",
+        [b'P', b'K', 0x03, 0x04, ..] => "a zip archive: extract the capture first",
+        [b'7', b'z', 0xbc, 0xaf, ..] => "a 7-zip archive: extract the capture first",
+        [b's', b'n', b'o', b'o', b'p', 0, 0, 0, ..] => {
+            "a snoop capture: convert it with `editcap -F pcap`"
+        }
+        [b'G', b'M', b'B', b'U', ..] => {
+            "a Microsoft Network Monitor capture: convert it with `editcap -F pcap`"
+        }
+        [b'X', b'C', b'P', 0, ..] => "a NetXRay/Sniffer capture: convert it with `editcap -F pcap`",
+        _ if magic
+            .iter()
+            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) =>
+        {
+            "text, perhaps a tcpdump printout rather than a `tcpdump -w` capture"
+        }
+        _ => return None,
+    })
 }
 
 impl std::error::Error for CaptureError {}

@@ -61,9 +61,15 @@ impl fmt::Display for Human {
             write!(f, "{:.1} ms", ns as f64 / 1e6)
         } else if abs < 120_000_000_000 {
             write!(f, "{:.2} s", ns as f64 / 1e9)
-        } else {
+        } else if abs < 7_200_000_000_000 {
             let s = ns / 1_000_000_000;
             write!(f, "{} m {:02} s", s / 60, s % 60)
+        } else if abs < 172_800_000_000_000 {
+            let m = ns / 60_000_000_000;
+            write!(f, "{} h {:02} m", m / 60, m % 60)
+        } else {
+            let h = ns / 3_600_000_000_000;
+            write!(f, "{} d {:02} h", h / 24, h % 24)
         }
     }
 }
@@ -91,5 +97,10 @@ mod tests {
         assert_eq!(Human(1_520_000_000).to_string(), "1.52 s");
         assert_eq!(Human(125_000_000_000).to_string(), "2 m 05 s");
         assert_eq!(Human(350_000).to_string(), "350 µs");
+        assert_eq!(
+            Human(3 * 3_600_000_000_000 + 60_000_000_000).to_string(),
+            "3 h 01 m"
+        );
+        assert_eq!(Human(50 * 3_600_000_000_000).to_string(), "2 d 02 h");
     }
 }
