@@ -1,6 +1,13 @@
 //! The binary end to end: inputs of every kind, errors with file and offset, exit codes, and
 //! byte-identical output.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 use common::*;
 use serde_json::Value;

@@ -1,6 +1,13 @@
 //! Every trace from Zeek's test suite (testdata/zeek) is analysed to its end without error,
 //! and the JSON is valid against the schema. Agreement with Zeek's own conn_state is printed.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 use common::*;
 use serde_json::Value;
