@@ -256,18 +256,18 @@ fn finish_name(finish: Option<Finish>) -> &'static str {
 fn handshake(conn: &Connection) -> Handshake {
     let c = conn.end(Side::Client);
     let s = conn.end(Side::Server);
-    let syn_ack_at = s.syn.map(|x| x.first);
+    let syn_ack_at = s.syn.as_ref().map(|x| x.first);
     // Karn: time the SYN-ACK against the last SYN copy sent before it.
-    let answered_syn = match (c.syn, syn_ack_at) {
+    let answered_syn = match (c.syn.as_ref(), syn_ack_at) {
         (Some(syn), Some(sa)) if syn.last.ns <= sa.ns => Some(syn.last),
         (Some(syn), Some(_)) => Some(syn.first),
         _ => None,
     };
     let server_rtt = answered_syn.zip(syn_ack_at).map(|(a, b)| b.ns - a.ns);
     let client_rtt = syn_ack_at.zip(conn.handshake_ack).map(|(a, b)| b.ns - a.ns);
-    let with_syn = |e: &Endpoint| e.syn.map(|_| Options::from(e.announced));
+    let with_syn = |e: &Endpoint| e.syn.as_ref().map(|_| Options::from(e.announced));
     Handshake {
-        syn: c.syn.map(|x| x.first.into()),
+        syn: c.syn.as_ref().map(|x| x.first.into()),
         syn_ack: syn_ack_at.map(Into::into),
         ack: conn.handshake_ack.map(Into::into),
         server_rtt_ns: server_rtt,
@@ -277,20 +277,20 @@ fn handshake(conn: &Connection) -> Handshake {
         server_isn: s.isn().map(|x| x.raw()),
         client_options: with_syn(c),
         server_options: with_syn(s),
-        syn_retransmissions: retransmissions(c.syn),
-        syn_ack_retransmissions: retransmissions(s.syn),
+        syn_retransmissions: retransmissions(c.syn.as_ref()),
+        syn_ack_retransmissions: retransmissions(s.syn.as_ref()),
         simultaneous_open: conn.simultaneous_open,
         ack_mismatch: conn.handshake_ack_mismatch.map(Into::into),
     }
 }
 
-fn retransmissions(c: Option<Control>) -> u32 {
+fn retransmissions(c: Option<&Control>) -> u32 {
     c.map_or(0, |c| c.retransmissions)
 }
 
 fn close(conn: &Connection) -> Close {
     let fin = |side: Side| {
-        conn.end(side).fin.map(|f| Fin {
+        conn.end(side).fin.as_ref().map(|f| Fin {
             first: f.first.into(),
             retransmissions: f.retransmissions,
         })

@@ -86,6 +86,13 @@ pub struct Connection {
     pub reset: Option<Reset>,
     /// RSTs seen after the one that took effect, or with no connection left to reset.
     pub extra_rsts: u32,
+    /// The first RST seen after both FINs were acknowledged.
+    pub rst_after_close: Option<(Side, At)>,
+    /// The first segment with an impossible combination of flags: sender, when, the flags.
+    pub invalid_flags: Option<(Side, At, u8)>,
+    pub invalid_flags_count: u32,
+    /// Capture time when the connection was finalised (the end of what was watched).
+    pub finished_at_ns: i64,
     /// The handshake's completing ACK.
     pub handshake_ack: Option<At>,
     /// A SYN-ACK whose acknowledgment was not the client's ISN + 1.
@@ -116,6 +123,8 @@ pub struct Previous {
     /// One past the highest sequence number each old side sent, and its last TSval.
     pub next_seq: [Option<SeqNumber>; 2],
     pub last_tsval: [Option<u32>; 2],
+    /// Both sides' states when the new SYN arrived, if the old connection was not over yet.
+    pub still_open: Option<[State; 2]>,
 }
 
 impl Connection {
@@ -143,6 +152,10 @@ impl Connection {
             final_ack: None,
             reset: None,
             extra_rsts: 0,
+            rst_after_close: None,
+            invalid_flags: None,
+            invalid_flags_count: 0,
+            finished_at_ns: at.ns,
             handshake_ack: None,
             handshake_ack_mismatch: None,
             simultaneous_open: false,
@@ -188,19 +201,34 @@ impl Connection {
         }
     }
 
-    /// The one place where an endpoint's state changes.
+    /// The one place where an endpoint's state changes. It also keeps the books that
+    /// span a state: what a side sent while in CLOSE-WAIT.
     fn set_state(&mut self, side: Side, to: State, at: At) -> Option<Transition> {
-        self.end_mut(side).timeline.set(to, at)
+        let end = self.end_mut(side);
+        let transition = end.timeline.set(to, at)?;
+        let sent = end.sent.payload_bytes;
+        if to == State::CloseWait {
+            end.payload_at_close_wait = Some(sent);
+        } else if let Some(before) = end.payload_at_close_wait.take() {
+            end.payload_in_close_wait += sent.saturating_sub(before);
+        }
+        Some(transition)
     }
 
     /// Feeds one segment sent by `sender`.
     pub fn on_segment(&mut self, seg: &Segment<'_>, sender: Side, at: At) {
         let receiver = sender.peer();
         self.last = at;
+        self.check_flags(seg, sender, at);
         self.deliver_if_proven(sender, seg, at);
-        let kind = self.end_mut(sender).count_sent(seg);
+        let peer_window_closed = self.end(receiver).zero_window.is_closed_window();
+        let kind = self.end_mut(sender).count_sent(seg, at, peer_window_closed);
+        self.end_mut(receiver).probes.peer_spoke();
         self.history.record(seg, sender, kind);
         let f = seg.flags;
+        if f.ack() {
+            self.check_ack_of_unseen(SeqNumber::new(seg.ack), sender, at);
+        }
         if f.rst() {
             self.on_rst(seg, sender, at);
             return;
@@ -213,6 +241,30 @@ impl Connection {
         }
         if f.fin() {
             self.on_fin(seg, sender, at);
+        }
+    }
+
+    /// Notes the first segment with a combination of flags no correct stack sends: SYN+FIN,
+    /// SYN+RST, no flags at all, or a FIN without ACK once the connection is synchronized.
+    fn check_flags(&mut self, seg: &Segment<'_>, sender: Side, at: At) {
+        let f = seg.flags;
+        let invalid = (f.syn() && (f.fin() || f.rst()))
+            || f.0 == 0
+            || (f.fin() && !f.ack() && self.state(sender).is_synchronized());
+        if invalid {
+            self.invalid_flags_count += 1;
+            self.invalid_flags.get_or_insert((sender, at, f.0));
+        }
+    }
+
+    /// An acknowledgment beyond everything the capture showed the peer sending means the peer
+    /// sent data the capture missed.
+    fn check_ack_of_unseen(&mut self, ack: SeqNumber, acker: Side, at: At) {
+        let Some(next) = self.end(acker.peer()).next_seq else {
+            return;
+        };
+        if ack.after(next) && self.end(acker).ack_of_unseen.is_none() {
+            self.end_mut(acker).ack_of_unseen = Some((at, ack.octets_since(next)));
         }
     }
 
@@ -236,9 +288,7 @@ impl Connection {
     fn repeats_pending(&self, seg: &Segment<'_>, sender: Side, p: Pending) -> bool {
         let f = seg.flags;
         match p.kind {
-            PendingKind::Fin => {
-                f.fin() && self.end(sender).fin.map(|x| x.seq.raw()) == Some(fin_seq(seg).raw())
-            }
+            PendingKind::Fin => f.fin() && self.end(sender).fin_seq() == Some(fin_seq(seg)),
             PendingKind::Syn | PendingKind::SynAck => f.syn(),
         }
     }
@@ -329,18 +379,18 @@ impl Connection {
 
     /// The segment's sender acknowledges `ack`: the receiver learns its SYN or FIN arrived.
     fn on_ack(&mut self, ack: SeqNumber, receiver: Side, at: At) {
-        if let Some(syn) = self.end(receiver).syn {
-            if self.state(receiver) == State::SynReceived && ack.at_or_after(syn.seq.plus(1)) {
+        if let Some(isn) = self.end(receiver).isn() {
+            if self.state(receiver) == State::SynReceived && ack.at_or_after(isn.plus(1)) {
                 // §3.10.7.4, fifth, SYN-RECEIVED: "If SEG.ACK is acceptable, then enter
                 // ESTABLISHED state".
                 self.set_state(receiver, State::Established, at);
                 self.handshake_ack.get_or_insert(at);
             }
         }
-        let Some(fin) = self.end(receiver).fin else {
+        let Some(fin) = self.end(receiver).fin_seq() else {
             return;
         };
-        if !ack.at_or_after(fin.seq.plus(1)) {
+        if !ack.at_or_after(fin.plus(1)) {
             return;
         }
         match self.state(receiver) {
@@ -400,7 +450,7 @@ impl Connection {
         match self.active_closer {
             None => self.active_closer = Some(Closer::Side(sender)),
             Some(Closer::Side(first)) if first != sender => {
-                let peer_fin = self.end(first).fin.map(|f| f.seq.plus(1));
+                let peer_fin = self.end(first).fin_seq().map(|f| f.plus(1));
                 let acked = match (self.end(sender).highest_ack, peer_fin) {
                     (Some(ack), Some(covers)) => ack.at_or_after(covers),
                     _ => false,
@@ -415,6 +465,9 @@ impl Connection {
 
     fn on_rst(&mut self, seg: &Segment<'_>, sender: Side, at: At) {
         let receiver = sender.peer();
+        if self.final_ack.is_some() {
+            self.rst_after_close.get_or_insert((sender, at));
+        }
         let nothing_to_reset = self.state(sender).is_gone() && self.state(receiver).is_gone();
         if self.reset.is_some() || nothing_to_reset {
             self.extra_rsts += 1;

@@ -1,6 +1,7 @@
 //! What the capture shows of one side of a connection: what it sent (sequence space, options,
 //! counters) and its state timeline.
 
+use super::observe::{Holes, Probes, ZeroWindow};
 use super::seq::SeqNumber;
 use super::state::{At, State, Timeline};
 use crate::decode::{Segment, TcpOptions};
@@ -43,6 +44,8 @@ pub struct Sent {
     pub gap_bytes: u64,
     pub zero_window_advertisements: u64,
     pub keepalive_probes: u64,
+    /// Probes sent into a zero window the peer advertised.
+    pub window_probes: u64,
     /// RSTs whose sequence number fell outside the receiver's window: ignored by the state
     /// machine, as the receiver would ignore them.
     pub rst_out_of_window: u64,
@@ -57,14 +60,19 @@ pub struct SentKind {
     pub zero_window: bool,
 }
 
+/// Most retransmission times remembered per SYN or FIN (the backoff pattern shows in a few).
+const MAX_COPIES: usize = 16;
+
 /// A SYN, SYN-ACK or FIN this endpoint sent, with when it was first and last seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Control {
     pub seq: SeqNumber,
     pub first: At,
     pub last: At,
     /// Copies after the first.
     pub retransmissions: u32,
+    /// When the first copies after the first were seen (up to 16).
+    pub copies: Vec<At>,
 }
 
 impl Control {
@@ -74,12 +82,29 @@ impl Control {
             first: at,
             last: at,
             retransmissions: 0,
+            copies: Vec::new(),
         }
     }
 
     fn repeat(&mut self, at: At) {
         self.retransmissions += 1;
         self.last = at;
+        if self.copies.len() < MAX_COPIES {
+            self.copies.push(at);
+        }
+    }
+
+    /// Gaps between successive copies, first to last, in nanoseconds.
+    pub fn intervals_ns(&self) -> Vec<i64> {
+        std::iter::once(self.first)
+            .chain(self.copies.iter().copied())
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter_map(|w| match w {
+                [a, b] => Some(b.ns - a.ns),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -123,6 +148,22 @@ pub struct Endpoint {
     /// The first TSval this side sent, and the last, for RFC 6191 reuse checks.
     pub first_tsval: Option<u32>,
     pub last_tsval: Option<u32>,
+    /// Sequence space skipped over and not seen filled.
+    pub holes: Holes,
+    pub zero_window: ZeroWindow,
+    /// Keep-alive probes this side sent.
+    pub probes: Probes,
+    /// The first SYN that carried payload.
+    pub syn_data: Option<At>,
+    /// The first payload sent beyond this side's own FIN.
+    pub data_after_fin: Option<At>,
+    /// The first acknowledgment this side sent of data the capture never showed the peer
+    /// sending, and how far beyond it went.
+    pub ack_of_unseen: Option<(At, u32)>,
+    /// Payload sent when this side entered CLOSE-WAIT, to count what it sent while there.
+    pub payload_at_close_wait: Option<u64>,
+    /// Payload this side sent while in CLOSE-WAIT.
+    pub payload_in_close_wait: u64,
 }
 
 impl Endpoint {
@@ -140,6 +181,14 @@ impl Endpoint {
             time_wait_from: None,
             first_tsval: None,
             last_tsval: None,
+            holes: Holes::default(),
+            zero_window: ZeroWindow::default(),
+            probes: Probes::default(),
+            syn_data: None,
+            data_after_fin: None,
+            ack_of_unseen: None,
+            payload_at_close_wait: None,
+            payload_in_close_wait: 0,
         }
     }
 
@@ -148,7 +197,12 @@ impl Endpoint {
     }
 
     pub fn isn(&self) -> Option<SeqNumber> {
-        self.syn.map(|s| s.seq)
+        self.syn.as_ref().map(|s| s.seq)
+    }
+
+    /// The sequence number of this side's FIN, once sent.
+    pub fn fin_seq(&self) -> Option<SeqNumber> {
+        self.fin.as_ref().map(|f| f.seq)
     }
 
     /// Records a SYN (or SYN-ACK) this side sent; returns true for a retransmission (same ISN).
@@ -183,9 +237,10 @@ impl Endpoint {
     }
 
     /// Counts a segment this side sent: packets, bytes by sequence number, retransmissions,
-    /// gaps, keep-alive probes and zero windows. Call for every segment, before its SYN/FIN
-    /// handling. Says what the segment was, for the history.
-    pub fn count_sent(&mut self, seg: &Segment<'_>) -> SentKind {
+    /// holes, keep-alive and window probes, zero windows. Call for every segment, before its
+    /// SYN/FIN handling. `peer_window_closed`: the peer's last advertised window was zero, so a
+    /// probe is a window probe rather than a keep-alive. Says what the segment was.
+    pub fn count_sent(&mut self, seg: &Segment<'_>, at: At, peer_window_closed: bool) -> SentKind {
         self.sent.packets += 1;
         self.sent.ip_bytes += u64::from(seg.ip_len);
         self.sent.rsts += u64::from(seg.flags.rst());
@@ -198,22 +253,27 @@ impl Endpoint {
             self.highest_ack = Some(self.highest_ack.map_or(ack, |h| h.latest(ack)));
         }
         let mut kind = SentKind::default();
-        if !seg.flags.rst() {
-            self.last_window = seg.window;
-            if seg.window == 0 && !seg.flags.syn() {
+        // A RST's sequence number and window are claims to be checked, not data sent.
+        if seg.flags.rst() {
+            return kind;
+        }
+        self.last_window = seg.window;
+        if !seg.flags.syn() {
+            self.zero_window.advertise(seg.window, at);
+            if seg.window == 0 {
                 self.sent.zero_window_advertisements += 1;
                 kind.zero_window = true;
             }
         }
-        // A RST's sequence number is a claim to be checked, not data sent.
-        if !seg.flags.rst() {
-            kind.retransmission = self.count_payload(seg);
+        if seg.flags.syn() && seg.payload_len > 0 {
+            self.syn_data.get_or_insert(at);
         }
+        kind.retransmission = self.count_payload(seg, at, peer_window_closed);
         kind
     }
 
     /// Returns true when the segment repeated payload already sent.
-    fn count_payload(&mut self, seg: &Segment<'_>) -> bool {
+    fn count_payload(&mut self, seg: &Segment<'_>, at: At, peer_window_closed: bool) -> bool {
         let flags = seg.flags;
         let start = SeqNumber::new(seg.seq).plus(u32::from(flags.syn()));
         let len = seg.payload_len;
@@ -224,29 +284,46 @@ impl Endpoint {
             self.advance_to(end.plus(u32::from(flags.fin())));
             return false;
         };
-        if self.is_keepalive_probe(seg, start, next) {
-            self.sent.keepalive_probes += 1;
+        if self.is_probe(seg, start, next) {
+            if peer_window_closed {
+                self.sent.window_probes += 1;
+            } else {
+                self.sent.keepalive_probes += 1;
+                self.probes.sent_one(at);
+            }
             return false;
         }
-        let mut retransmission = false;
-        if len > 0 {
-            self.sent.data_segments += 1;
-            let already_sent = next.octets_since(start).min(len);
-            if already_sent > 0 {
-                self.sent.retransmitted_segments += 1;
-                self.sent.retransmitted_bytes += u64::from(already_sent);
-                retransmission = true;
+        if len == 0 {
+            self.advance_to(end.plus(u32::from(flags.fin())));
+            return false;
+        }
+        self.sent.data_segments += 1;
+        if let Some(fin) = self.fin_seq() {
+            if end.after(fin) && self.data_after_fin.is_none() {
+                self.data_after_fin = Some(at);
             }
-            self.sent.payload_bytes += u64::from(len - already_sent);
-            self.sent.gap_bytes += u64::from(start.octets_since(next));
+        }
+        let before_next = if end.before(next) { end } else { next };
+        let old = before_next.octets_since(start);
+        let filled = self.holes.fill(start, before_next);
+        let resent = old - filled.min(old);
+        if start.after(next) {
+            let skipped = start.octets_since(next);
+            self.holes.open(next, skipped);
+            self.sent.gap_bytes += u64::from(skipped);
+        }
+        self.sent.payload_bytes += u64::from(len - old + filled.min(old));
+        if resent > 0 {
+            self.sent.retransmitted_segments += 1;
+            self.sent.retransmitted_bytes += u64::from(resent);
         }
         self.advance_to(end.plus(u32::from(flags.fin())));
-        retransmission
+        resent > 0
     }
 
-    /// A keep-alive probe carries 0 or 1 octet at one before the next sequence number, with no
-    /// SYN, FIN or RST (RFC 9293 §3.8.4).
-    fn is_keepalive_probe(&self, seg: &Segment<'_>, start: SeqNumber, next: SeqNumber) -> bool {
+    /// A keep-alive or zero-window probe carries 0 or 1 octet at one before the next sequence
+    /// number, with no SYN, FIN or RST (RFC 9293 §3.8.4; Linux's tcp_xmit_probe_skb).
+    fn is_probe(&self, seg: &Segment<'_>, start: SeqNumber, next: SeqNumber) -> bool {
         let f = seg.flags;
         seg.payload_len <= 1 && !f.syn() && !f.fin() && !f.rst() && start == next.minus(1)
     }

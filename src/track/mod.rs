@@ -6,6 +6,7 @@
 
 pub mod connection;
 pub mod endpoint;
+pub mod observe;
 pub mod outcome;
 pub mod seq;
 pub mod state;

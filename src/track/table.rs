@@ -192,6 +192,10 @@ impl FlowTable {
     fn finalize(&mut self, mut conn: Connection, finish: Finish) {
         conn.deliver_all_pending();
         conn.finish = Some(finish);
+        conn.finished_at_ns = self.now_ns.max(conn.last.ns);
+        for end in &mut conn.ends {
+            end.zero_window.close_at_end(conn.finished_at_ns);
+        }
         self.finished.push(conn);
     }
 }
@@ -236,5 +240,6 @@ fn previous_of(old: &Connection) -> Previous {
             old.end(Side::Client).last_tsval,
             old.end(Side::Server).last_tsval,
         ],
+        still_open: (!old.is_over()).then(|| [old.state(Side::Client), old.state(Side::Server)]),
     }
 }

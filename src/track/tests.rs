@@ -266,7 +266,7 @@ fn a_lost_final_ack_leaves_the_server_in_last_ack() {
     let c = w.finish();
     assert_eq!(c.state(Side::Server), LastAck);
     assert_eq!(c.state(Side::Client), TimeWait);
-    assert_eq!(c.end(Side::Server).fin.unwrap().retransmissions, 1);
+    assert_eq!(c.end(Side::Server).fin.as_ref().unwrap().retransmissions, 1);
     assert_eq!(c.outcome(), Outcome::ClosedUnacked);
 }
 
@@ -441,7 +441,7 @@ fn a_retransmitted_syn_is_the_same_incarnation() {
     let mut w = syn_sent();
     w.client(SYN, C_ISN, 0);
     let c = w.finish();
-    assert_eq!(c.end(Side::Client).syn.unwrap().retransmissions, 1);
+    assert_eq!(c.end(Side::Client).syn.as_ref().unwrap().retransmissions, 1);
     assert!(w.done.is_empty());
 }
 
