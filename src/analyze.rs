@@ -2,9 +2,17 @@
 
 use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Compression, Format, Frame};
 use crate::decode::{Decoded, SkipReason, decode};
+use crate::detect::{DetectConfig, FloodDetector, capture_anomalies, detect};
 use crate::report::record::{ConnectionRecord, Moment};
 use crate::report::summary::{Summary, SummaryBuilder};
-use crate::track::{At, Config, FlowTable};
+use crate::track::{At, Config, Connection, FlowTable, Outcome, Side};
+
+/// Everything that tunes an analysis.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    pub track: Config,
+    pub detect: DetectConfig,
+}
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -84,6 +92,10 @@ pub struct InputStats {
     /// Packets whose timestamp is earlier than the packet before them (in this run).
     pub timestamps_backwards: u64,
     pub first_backwards_packet: Option<u64>,
+    #[serde(skip)]
+    first_backwards: Option<At>,
+    #[serde(skip)]
+    first_truncated: Option<At>,
     /// pcapng sections and interfaces seen, and blocks passed over by type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pcapng: Option<crate::capture::ReaderStats>,
@@ -152,7 +164,10 @@ impl InputStats {
         self.packets += 1;
         self.captured_bytes += frame.data.len() as u64;
         self.wire_bytes += u64::from(frame.orig_len);
-        self.truncated_packets += u64::from((frame.data.len() as u64) < u64::from(frame.orig_len));
+        if (frame.data.len() as u64) < u64::from(frame.orig_len) {
+            self.truncated_packets += 1;
+            self.first_truncated.get_or_insert(at);
+        }
         self.link_types.insert(frame.link_type);
         self.first.get_or_insert(at.into());
         self.last = Some(at.into());
@@ -173,12 +188,14 @@ impl InputStats {
 /// only a failing sink stops it.
 pub fn analyze(
     paths: &[String],
-    config: Config,
+    settings: Settings,
     sink: &mut dyn Sink,
     progress: &mut dyn Progress,
 ) -> io::Result<RunReport> {
     let mut run = Run {
-        table: FlowTable::new(config),
+        table: FlowTable::new(settings.track),
+        detect: settings.detect,
+        floods: FloodDetector::default(),
         summary: SummaryBuilder::default(),
         packets: 0,
         last_ts: None,
@@ -206,9 +223,22 @@ pub fn analyze(
     run.table.finish_all();
     run.emit_finished(sink)?;
     let table = run.table.stats();
+    let mut episodes = run.floods.episodes(&run.detect);
+    for i in &inputs {
+        episodes.extend(capture_anomalies(
+            &i.file,
+            i.timestamps_backwards,
+            i.first_backwards,
+            i.truncated_packets,
+            i.first_truncated,
+        ));
+    }
+    episodes.sort_by_key(|a| (a.time_ns, a.kind));
     let report = RunReport {
         inputs,
-        summary: run.summary.build(table.peak_connections, table.evicted),
+        summary: run
+            .summary
+            .build(table.peak_connections, table.evicted, episodes),
     };
     sink.finish(&report)?;
     Ok(report)
@@ -216,6 +246,8 @@ pub fn analyze(
 
 struct Run {
     table: FlowTable,
+    detect: DetectConfig,
+    floods: FloodDetector,
     summary: SummaryBuilder,
     packets: u64,
     last_ts: Option<i64>,
@@ -259,16 +291,32 @@ impl Run {
         if self.last_ts.is_some_and(|last| at.ns < last) {
             stats.timestamps_backwards += 1;
             stats.first_backwards_packet.get_or_insert(self.packets);
+            stats.first_backwards.get_or_insert(at);
         }
         self.last_ts = Some(self.last_ts.map_or(at.ns, |last| last.max(at.ns)));
     }
 
     fn emit_finished(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
         for conn in self.table.take_finished() {
-            let record = ConnectionRecord::new(&conn);
+            feed_flood_detector(&mut self.floods, &conn);
+            let anomalies = detect(&conn, &self.detect);
+            let record = ConnectionRecord::new(&conn, anomalies);
             self.summary.add(&record);
             sink.connection(record)?;
         }
         Ok(())
     }
+}
+
+/// Every handshake attempt, and whether it failed, for the SYN-flood episodes.
+fn feed_flood_detector(floods: &mut FloodDetector, conn: &Connection) {
+    let Some(syn) = conn.end(Side::Client).syn.as_ref() else {
+        return;
+    };
+    let failed = !conn.handshake_done()
+        && matches!(
+            conn.outcome(),
+            Outcome::Unanswered | Outcome::HalfOpen | Outcome::Reset
+        );
+    floods.add(conn.server, conn.client.ip, syn.first, failed);
 }

@@ -1,7 +1,8 @@
 //! The command line: flags (documented where they are declared), exit codes, progress bar.
 //! Wiring only; the work happens in [`crate::analyze`].
 
-use crate::analyze::{self, NoProgress, Progress, RunReport, Sink};
+use crate::analyze::{self, NoProgress, Progress, RunReport, Settings, Sink};
+use crate::detect::{DetectConfig, Kind, Severity};
 use crate::report::json::{JsonDocument, JsonLines};
 use crate::report::text::TextSummary;
 use crate::track::Config;
@@ -14,6 +15,9 @@ use std::process::ExitCode;
 pub mod exit {
     /// Every capture was read to its end.
     pub const OK: u8 = 0;
+    /// An anomaly named by `--fail-on` or `--fail-on-severity` was found (and every capture
+    /// was read; input errors take precedence).
+    pub const ANOMALIES: u8 = 1;
     /// The command line was wrong.
     pub const USAGE: u8 = 2;
     /// A capture could not be opened (missing file, no permission).
@@ -44,9 +48,10 @@ pub struct Cli {
 pub enum Command {
     /// Analyse captures and report every TCP connection in them.
     ///
-    /// Exit codes: 0 all read; 3 a capture could not be opened; 4 not a capture; 5 a capture is
-    /// truncated or corrupt (the report still covers everything before the damage); 6 the
-    /// report could not be written.
+    /// Exit codes: 0 all read; 1 an anomaly named by --fail-on or --fail-on-severity was
+    /// found; 3 a capture could not be opened; 4 not a capture; 5 a capture is truncated or
+    /// corrupt (the report still covers everything before the damage); 6 the report could not
+    /// be written.
     Analyze(AnalyzeArgs),
 }
 
@@ -79,6 +84,78 @@ pub struct AnalyzeArgs {
     /// No progress bar and no warnings on standard error.
     #[arg(long, short)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub anomalies: AnomalyArgs,
+}
+
+/// Anomaly thresholds and gates (defaults as in docs/anomalies.md).
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Anomalies")]
+pub struct AnomalyArgs {
+    /// A side that stays in CLOSE-WAIT longer than this is reported (`long_close_wait`).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub close_wait: i64,
+
+    /// `syn_flood`: the window in which failed handshakes to one server are counted.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub syn_flood_window: i64,
+
+    /// `syn_flood`: failed handshakes within the window that make an episode.
+    #[arg(long, value_name = "N", default_value_t = DetectConfig::default().flood_count)]
+    pub syn_flood_count: u64,
+
+    /// `syn_flood`: the share of the server's SYNs in the window that must have failed.
+    #[arg(long, value_name = "RATIO", default_value_t = DetectConfig::default().flood_ratio)]
+    pub syn_flood_ratio: f64,
+
+    /// `excessive_retransmission`: the share of a direction's data segments that may be
+    /// retransmissions before it is reported.
+    #[arg(long, value_name = "RATIO", default_value_t = DetectConfig::default().retransmission_ratio)]
+    pub retransmission_ratio: f64,
+
+    /// Exit 1 when any anomaly of these kinds is found (comma-separated, e.g.
+    /// `--fail-on missing_final_ack,rst_teardown`). For CI gates.
+    #[arg(long, value_name = "KIND", value_delimiter = ',')]
+    pub fail_on: Vec<Kind>,
+
+    /// Exit 1 when any anomaly of this severity or worse is found.
+    #[arg(long, value_name = "SEVERITY", value_enum)]
+    pub fail_on_severity: Option<Severity>,
+
+    /// Show only anomalies of this severity or worse in the text output (JSON always carries
+    /// every anomaly).
+    #[arg(long, value_name = "SEVERITY", value_enum, default_value_t = Severity::Info)]
+    pub min_severity: Severity,
+}
+
+impl AnomalyArgs {
+    fn config(&self, msl_ns: i64) -> DetectConfig {
+        DetectConfig {
+            close_wait_ns: self.close_wait,
+            time_wait_ns: msl_ns.saturating_mul(2),
+            flood_window_ns: self.syn_flood_window,
+            flood_count: self.syn_flood_count.max(1),
+            flood_ratio: self.syn_flood_ratio,
+            retransmission_ratio: self.retransmission_ratio,
+            ..DetectConfig::default()
+        }
+    }
+
+    /// The gate: did the run find an anomaly that `--fail-on` or `--fail-on-severity` names?
+    fn gate_fails(&self, report: &RunReport) -> bool {
+        let by_kind = &report.summary.anomalies_by_kind;
+        let named = self
+            .fail_on
+            .iter()
+            .any(|k| by_kind.get(k.name()).is_some_and(|&n| n > 0));
+        let severe = self.fail_on_severity.is_some_and(|min| {
+            Kind::ALL
+                .iter()
+                .any(|k| k.severity() >= min && by_kind.get(k.name()).is_some_and(|&n| n > 0))
+        });
+        named || severe
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -128,16 +205,19 @@ pub fn main() -> ExitCode {
 }
 
 fn run_analyze(args: &AnalyzeArgs) -> u8 {
-    let config = Config {
-        msl_ns: args.msl,
-        idle_timeout_ns: args.idle_timeout,
-        max_connections: args.max_connections.max(1),
-        ..Config::default()
+    let settings = Settings {
+        track: Config {
+            msl_ns: args.msl,
+            idle_timeout_ns: args.idle_timeout,
+            max_connections: args.max_connections.max(1),
+            ..Config::default()
+        },
+        detect: args.anomalies.config(args.msl),
     };
     let stdout = io::stdout().lock();
     let out = io::BufWriter::with_capacity(1 << 16, stdout);
     let mut sink: Box<dyn Sink> = match args.format {
-        OutputFormat::Text => Box::new(TextSummary::new(out)),
+        OutputFormat::Text => Box::new(TextSummary::new(out, args.anomalies.min_severity)),
         OutputFormat::Json => Box::new(JsonDocument::new(out)),
         OutputFormat::Jsonl => Box::new(JsonLines::new(out)),
     };
@@ -146,12 +226,15 @@ fn run_analyze(args: &AnalyzeArgs) -> u8 {
     } else {
         Box::new(Bar::new())
     };
-    match analyze::analyze(&args.captures, config, sink.as_mut(), progress.as_mut()) {
+    match analyze::analyze(&args.captures, settings, sink.as_mut(), progress.as_mut()) {
         Ok(report) => {
             if !args.quiet {
                 warn(&report);
             }
-            exit_code(&report)
+            match exit_code(&report) {
+                exit::OK if args.anomalies.gate_fails(&report) => exit::ANOMALIES,
+                code => code,
+            }
         }
         // `tcplife analyze x.pcap | head` is not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => exit::OK,

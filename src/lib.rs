@@ -8,5 +8,7 @@ pub mod analyze;
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod detect;
 pub mod report;
+pub mod time;
 pub mod track;

@@ -4,7 +4,7 @@ pub mod json;
 pub mod record;
 pub mod summary;
 pub mod text;
-pub mod time;
+pub use crate::time;
 
 /// The version of the JSON output contract; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;

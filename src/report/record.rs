@@ -3,6 +3,7 @@
 //! `schema/tcplife.schema.json`).
 
 use super::time::Rfc3339;
+use crate::detect::Anomaly;
 use crate::track::connection::{Addr, Closer, Connection, Finish, RolesFrom};
 use crate::track::endpoint::{Announced, Control, Endpoint, Sent};
 use crate::track::zeek::{self, SentFacts, ZeekEndpoint};
@@ -71,7 +72,7 @@ pub struct ConnectionRecord {
     pub close: Close,
     pub states: SideStates,
     pub previous_incarnation: Option<u64>,
-    pub anomalies: Vec<serde_json::Value>,
+    pub anomalies: Vec<Anomaly>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,6 +133,8 @@ pub struct DirectionStats {
     pub gap_bytes: u64,
     pub zero_window_advertisements: u64,
     pub keepalive_probes: u64,
+    /// Probes sent into the peer's zero window.
+    pub window_probes: u64,
     pub rst_out_of_window: u64,
 }
 
@@ -147,6 +150,7 @@ impl From<Sent> for DirectionStats {
             gap_bytes: s.gap_bytes,
             zero_window_advertisements: s.zero_window_advertisements,
             keepalive_probes: s.keepalive_probes,
+            window_probes: s.window_probes,
             rst_out_of_window: s.rst_out_of_window,
         }
     }
@@ -206,7 +210,7 @@ pub struct TransitionRecord {
 }
 
 impl ConnectionRecord {
-    pub fn new(conn: &Connection) -> Self {
+    pub fn new(conn: &Connection, anomalies: Vec<Anomaly>) -> Self {
         let client = conn.end(Side::Client);
         let server = conn.end(Side::Server);
         ConnectionRecord {
@@ -237,7 +241,7 @@ impl ConnectionRecord {
                 server: timeline(&server.timeline),
             },
             previous_incarnation: conn.previous.map(|p| p.id),
-            anomalies: Vec::new(),
+            anomalies,
         }
     }
 }

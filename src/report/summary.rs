@@ -2,6 +2,7 @@
 //! the durations people ask about, built incrementally from the records as they stream past.
 
 use super::record::ConnectionRecord;
+use crate::detect::{Anomaly, Severity};
 use crate::track::{Outcome, State};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -110,6 +111,8 @@ pub struct SummaryBuilder {
     duration: Histogram,
     close_wait: Histogram,
     time_wait: Histogram,
+    anomalies_by_kind: BTreeMap<&'static str, u64>,
+    anomalies_by_severity: BTreeMap<&'static str, u64>,
 }
 
 impl SummaryBuilder {
@@ -122,6 +125,7 @@ impl SummaryBuilder {
             self.handshake_rtt.record(rtt);
         }
         self.duration.record(r.duration_ns);
+        self.count_anomalies(&r.anomalies);
         for t in [&r.states.client, &r.states.server] {
             for (state, hist) in [
                 (State::CloseWait, &mut self.close_wait),
@@ -134,7 +138,33 @@ impl SummaryBuilder {
         }
     }
 
-    pub fn build(&self, peak_connections: usize, evicted: u64) -> Summary {
+    fn count_anomalies(&mut self, anomalies: &[Anomaly]) {
+        for a in anomalies {
+            *self.anomalies_by_kind.entry(a.kind.name()).or_default() += 1;
+            *self
+                .anomalies_by_severity
+                .entry(a.severity.name())
+                .or_default() += 1;
+        }
+    }
+
+    pub fn build(
+        &mut self,
+        peak_connections: usize,
+        evicted: u64,
+        episodes: Vec<Anomaly>,
+    ) -> Summary {
+        self.count_anomalies(&episodes);
+        let mut by_severity = BTreeMap::new();
+        for s in [Severity::Info, Severity::Warning, Severity::Alert] {
+            by_severity.insert(
+                s.name(),
+                self.anomalies_by_severity
+                    .get(s.name())
+                    .copied()
+                    .unwrap_or(0),
+            );
+        }
         let mut by_outcome = BTreeMap::new();
         for o in Outcome::ALL {
             by_outcome.insert(
@@ -149,8 +179,9 @@ impl SummaryBuilder {
             midstream: self.midstream,
             evicted,
             peak_concurrent_connections: peak_connections as u64,
-            anomalies_by_kind: BTreeMap::new(),
-            episodes: Vec::new(),
+            anomalies_by_kind: self.anomalies_by_kind.clone(),
+            anomalies_by_severity: by_severity,
+            episodes,
             distributions: Distributions {
                 handshake_rtt: self.handshake_rtt.summary(),
                 duration: self.duration.summary(),
@@ -190,8 +221,12 @@ pub struct Summary {
     /// Connections finalised early because the flow table was full.
     pub evicted: u64,
     pub peak_concurrent_connections: u64,
+    /// Every anomaly found, connections' and episodes', by kind.
     pub anomalies_by_kind: BTreeMap<&'static str, u64>,
-    pub episodes: Vec<serde_json::Value>,
+    pub anomalies_by_severity: BTreeMap<&'static str, u64>,
+    /// Anomalies that belong to no single connection: SYN floods, clocks going backwards,
+    /// truncated packets.
+    pub episodes: Vec<Anomaly>,
     pub distributions: Distributions,
 }
 

@@ -4,24 +4,124 @@ use super::record::ConnectionRecord;
 use super::summary::Distribution;
 use super::time::{Human, Rfc3339};
 use crate::analyze::{InputStats, RunReport, Sink};
+use crate::detect::{Anomaly, Details, Kind, Severity};
 use crate::track::Outcome;
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 /// How many of the worst connections the summary lists.
 const WORST: usize = 10;
 
+/// Most anomaly groups kept; beyond it further groups are only counted.
+const MAX_GROUPS: usize = 10_000;
+
 pub struct TextSummary<W: Write> {
     out: W,
     /// The worst connections so far, worst first (bounded).
     worst: Vec<ConnectionRecord>,
+    min_severity: Severity,
+    /// Anomalies by kind and server endpoint.
+    groups: BTreeMap<(Kind, String), Group>,
+    ungrouped: u64,
+}
+
+/// Connections with the same kind of anomaly at the same server.
+#[derive(Debug, Default)]
+struct Group {
+    count: u64,
+    examples: Vec<u64>,
+    /// The largest duration involved (CLOSE-WAIT time, zero-window time), or the smallest gap
+    /// (TIME-WAIT reuse).
+    extreme_ns: Option<i64>,
 }
 
 impl<W: Write> TextSummary<W> {
-    pub fn new(out: W) -> Self {
+    pub fn new(out: W, min_severity: Severity) -> Self {
         TextSummary {
             out,
             worst: Vec::with_capacity(WORST + 1),
+            min_severity,
+            groups: BTreeMap::new(),
+            ungrouped: 0,
         }
+    }
+
+    fn group(&mut self, r: &ConnectionRecord) {
+        for a in r
+            .anomalies
+            .iter()
+            .filter(|a| a.severity >= self.min_severity)
+        {
+            let key = (a.kind, endpoint(r.server.ip, r.server.port));
+            if self.groups.len() >= MAX_GROUPS && !self.groups.contains_key(&key) {
+                self.ungrouped += 1;
+                continue;
+            }
+            let g = self.groups.entry(key).or_default();
+            g.count += 1;
+            if g.examples.len() < 3 {
+                g.examples.push(r.id);
+            }
+            if let Some(v) = measure(a) {
+                g.extreme_ns = Some(match (a.kind, g.extreme_ns) {
+                    (_, None) => v,
+                    (Kind::TimeWaitReuse, Some(x)) => x.min(v),
+                    (_, Some(x)) => x.max(v),
+                });
+            }
+        }
+    }
+
+    fn write_anomalies(&mut self, report: &RunReport) -> io::Result<()> {
+        let mut groups: Vec<_> = self.groups.iter().collect();
+        groups.sort_by_key(|((kind, ep), g)| {
+            (
+                std::cmp::Reverse(kind.severity()),
+                std::cmp::Reverse(g.count),
+                *kind,
+                ep.clone(),
+            )
+        });
+        let episodes: Vec<_> = report
+            .summary
+            .episodes
+            .iter()
+            .filter(|a| a.severity >= self.min_severity)
+            .collect();
+        if groups.is_empty() && episodes.is_empty() {
+            return Ok(());
+        }
+        let out = &mut self.out;
+        writeln!(out, "\nAnomalies (worst first)")?;
+        for a in episodes.iter().filter(|a| a.severity == Severity::Alert) {
+            writeln!(out, "  {:<8}{}", "ALERT", explain_episode(a))?;
+        }
+        for ((kind, ep), g) in groups {
+            let examples: Vec<String> = g.examples.iter().map(|id| format!("#{id}")).collect();
+            writeln!(
+                out,
+                "  {:<8}{}  (e.g. {})",
+                kind.severity().name().to_uppercase(),
+                explain_group(*kind, ep, g),
+                examples.join(", ")
+            )?;
+        }
+        for a in episodes.iter().filter(|a| a.severity != Severity::Alert) {
+            writeln!(
+                out,
+                "  {:<8}{}",
+                a.severity.name().to_uppercase(),
+                explain_episode(a)
+            )?;
+        }
+        if self.ungrouped > 0 {
+            writeln!(
+                out,
+                "  ... and {} more in other groups (see --format json)",
+                self.ungrouped
+            )?;
+        }
+        Ok(())
     }
 
     fn write_report(&mut self, report: &RunReport) -> io::Result<()> {
@@ -43,7 +143,8 @@ impl<W: Write> TextSummary<W> {
             }
         }
         write_timings(out, report)?;
-        write_inputs(out, &report.inputs)
+        self.write_anomalies(report)?;
+        write_inputs(&mut self.out, &report.inputs)
     }
 }
 
@@ -58,6 +159,7 @@ fn rank(r: &ConnectionRecord) -> (std::cmp::Reverse<u8>, std::cmp::Reverse<i64>,
 
 impl<W: Write> Sink for TextSummary<W> {
     fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
+        self.group(&record);
         if record.outcome.badness() == 0 {
             return Ok(());
         }
@@ -272,4 +374,133 @@ fn write_inputs(out: &mut impl Write, inputs: &[InputStats]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The duration an anomaly is about, if any.
+fn measure(a: &Anomaly) -> Option<i64> {
+    match &a.details {
+        Details::LongCloseWait { duration_ns, .. } => Some(*duration_ns),
+        Details::TimeWaitReuse { gap_ns, .. } => Some(*gap_ns),
+        Details::ZeroWindow { longest_ns, .. } => Some(*longest_ns),
+        Details::MissingFinalAck { delay_ns, .. } => *delay_ns,
+        _ => None,
+    }
+}
+
+/// What a group of findings means, in plain words, with the likely cause.
+fn explain_group(kind: Kind, server: &str, g: &Group) -> String {
+    let n = g.count;
+    let conns = if n == 1 {
+        "1 connection".to_owned()
+    } else {
+        format!("{n} connections")
+    };
+    let extreme = g
+        .extreme_ns
+        .map(|v| Human(v).to_string())
+        .unwrap_or_default();
+    match kind {
+        Kind::MissingFinalAck => format!(
+            "{conns} to {server}: the last FIN was never acknowledged (or only after retransmission): \
+             the side waiting in LAST-ACK never heard back; look for loss or a firewall dropping ACKs"
+        ),
+        Kind::LongCloseWait => format!(
+            "{conns} to {server} stayed in CLOSE-WAIT (up to {extreme}) after the peer closed: \
+             the application on that side is not closing its sockets"
+        ),
+        Kind::TimeWaitReuse => format!(
+            "{conns} to {server} reused a 4-tuple {extreme} after it entered TIME-WAIT: \
+             the client binds fixed ports (SO_REUSEADDR) or runs out of ephemeral ports"
+        ),
+        Kind::RstTeardown => format!(
+            "{conns} to {server} ended with a RST instead of FINs: an application abort \
+             (SO_LINGER 0), a close with unread data, or a crash"
+        ),
+        Kind::Refused => format!(
+            "{conns} refused by {server}: nothing listening on that port, or a firewall rejecting"
+        ),
+        Kind::UnansweredSyn => format!(
+            "{conns} to {server} got no answer to their SYNs: the host is down, or a firewall drops them"
+        ),
+        Kind::HalfOpen => format!(
+            "{conns} to {server} never completed the handshake after the SYN-ACK: \
+             spoofed SYNs, a client that gave up, or ACKs lost on the way back"
+        ),
+        Kind::SynInOpenConnection => format!(
+            "{conns} to {server} were replaced by a new SYN while still open: a peer restarted and reconnected"
+        ),
+        Kind::SimultaneousOpen => {
+            format!("{conns} to {server} opened simultaneously (both sides sent SYN)")
+        }
+        Kind::SynWithData => {
+            format!("{conns} to {server} carried data on the SYN (TCP Fast Open?)")
+        }
+        Kind::HandshakeAckMismatch => {
+            format!("{conns} to {server}: the SYN-ACK acknowledged the wrong sequence number")
+        }
+        Kind::SimultaneousClose => {
+            format!("{conns} to {server} closed simultaneously (both sides passed CLOSING)")
+        }
+        Kind::DataAfterFin => format!(
+            "{conns} to {server}: a side sent data after its own FIN (a broken stack or middlebox)"
+        ),
+        Kind::TimeWaitAssassination => format!(
+            "{conns} to {server}: a RST killed the TIME-WAIT of the active closer (RFC 1337 hazard)"
+        ),
+        Kind::RstAfterClose => format!(
+            "{conns} to {server} saw a RST after a clean close (harmless, often a late reply)"
+        ),
+        Kind::ZeroWindow => format!(
+            "{conns} to {server} advertised a zero window (longest {extreme}): a reader stopped reading"
+        ),
+        Kind::Keepalive => format!("{conns} to {server} exchanged keep-alive probes"),
+        Kind::KeepaliveTimeout => format!(
+            "{conns} to {server}: keep-alive probes went unanswered: the peer or the path is gone"
+        ),
+        Kind::InvalidFlags => format!(
+            "{conns} to {server} carried impossible flag combinations: a scanner or a broken stack"
+        ),
+        Kind::ExcessiveRetransmission => format!(
+            "{conns} to {server} retransmitted more than 10 % of their data: loss on the path"
+        ),
+        Kind::Midstream => {
+            format!("{conns} to {server} were picked up mid-stream (handshake not captured)")
+        }
+        Kind::SegmentNotCaptured => format!(
+            "{conns} to {server}: data was acknowledged that the capture never saw (capture drops)"
+        ),
+        Kind::AckOfUnseenData => format!(
+            "{conns} to {server}: ACKs for data the capture never saw (capture drops or asymmetric routing)"
+        ),
+        Kind::SynFlood | Kind::TimestampsOutOfOrder | Kind::TruncatedPackets => {
+            format!("{conns} to {server}: {kind}")
+        }
+    }
+}
+
+/// A finding about no single connection, in plain words.
+fn explain_episode(a: &Anomaly) -> String {
+    match &a.details {
+        Details::SynFlood {
+            server,
+            start_ns,
+            end_ns,
+            incomplete_handshakes,
+            syns,
+            distinct_sources,
+            ..
+        } => format!(
+            "syn_flood at {server}: {incomplete_handshakes} of {syns} handshakes never completed within {} \
+             from {distinct_sources} source(s), from {}",
+            Human(end_ns - start_ns),
+            Rfc3339(*start_ns)
+        ),
+        Details::InputCount { file, count } if a.kind == Kind::TimestampsOutOfOrder => format!(
+            "{file}: timestamps go backwards {count} time(s) (merged or multi-interface capture); durations across them may be off"
+        ),
+        Details::InputCount { file, count } => format!(
+            "{file}: {count} packet(s) cut by the snapshot length; lengths still come from the IP headers"
+        ),
+        _ => a.kind.to_string(),
+    }
 }

@@ -104,16 +104,9 @@ impl Connection {
         }
     }
 
-    /// The handshake completed, or happened before the capture began.
+    /// The handshake completed (the capture showed the ACK that completes it, which also
+    /// covers a simultaneous open), or happened before the capture began.
     pub fn handshake_done(&self) -> bool {
-        self.midstream()
-            || self.handshake_ack.is_some()
-            || [Side::Client, Side::Server].iter().any(|&s| {
-                self.end(s)
-                    .timeline
-                    .transitions()
-                    .iter()
-                    .any(|t| t.to == State::Established)
-            })
+        self.midstream() || self.handshake_ack.is_some()
     }
 }
