@@ -248,14 +248,15 @@ impl Endpoint {
             self.first_tsval.get_or_insert(tsval);
             self.last_tsval = Some(tsval);
         }
+        let mut kind = SentKind::default();
+        // A RST's sequence, acknowledgment and window are claims to be checked, not data sent
+        // or received.
+        if seg.flags.rst() {
+            return kind;
+        }
         if seg.flags.ack() {
             let ack = SeqNumber::new(seg.ack);
             self.highest_ack = Some(self.highest_ack.map_or(ack, |h| h.latest(ack)));
-        }
-        let mut kind = SentKind::default();
-        // A RST's sequence number and window are claims to be checked, not data sent.
-        if seg.flags.rst() {
-            return kind;
         }
         self.last_window = seg.window;
         if !seg.flags.syn() {
