@@ -102,10 +102,15 @@ pub fn time_wait_reuse(conn: &Connection, config: &DetectConfig) -> Option<Anoma
     } else {
         Side::Server
     };
-    let isn_beyond = previous.next_seq[old_side.index()].is_some_and(|old| syn.seq.after(old));
+    let isn_beyond = previous
+        .next_seq
+        .get(old_side.index())
+        .copied()
+        .flatten()
+        .is_some_and(|old| syn.seq.after(old));
     let ts_increased = match (
         conn.end(Side::Client).first_tsval,
-        previous.last_tsval[old_side.index()],
+        previous.last_tsval.get(old_side.index()).copied().flatten(),
     ) {
         (Some(new), Some(old)) => SeqNumber::new(new).after(SeqNumber::new(old)),
         _ => false,

@@ -28,9 +28,12 @@ pub fn unanswered_syn(conn: &Connection, _: &DetectConfig) -> Option<Anomaly> {
 
 /// The server answered with SYN-ACK (it is in SYN-RECEIVED) but the completing ACK never came.
 pub fn half_open(conn: &Connection, _: &DetectConfig) -> Option<Anomaly> {
-    if conn.outcome() != Outcome::HalfOpen
-        && !(conn.outcome() == Outcome::Reset && !conn.handshake_done())
-    {
+    let failed = match conn.outcome() {
+        Outcome::HalfOpen => true,
+        Outcome::Reset => !conn.handshake_done(),
+        _ => false,
+    };
+    if !failed {
         return None;
     }
     let syn_ack = conn.end(Side::Server).syn.as_ref()?;
