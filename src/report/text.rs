@@ -133,7 +133,7 @@ impl<W: Write> TextSummary<W> {
             for r in &self.worst {
                 writeln!(
                     out,
-                    "  #{:<6} {} → {}  {:<14} {}",
+                    "  #{:<6} {} → {}  {:<15} {}",
                     r.id,
                     endpoint(r.client.ip, r.client.port),
                     endpoint(r.server.ip, r.server.port),
