@@ -2,10 +2,13 @@
 //! Wiring only; the work happens in [`crate::analyze`].
 
 use crate::analyze::{self, NoProgress, Progress, RunReport, Settings, Sink};
+use crate::check::{self, Verdict};
 use crate::detect::{DetectConfig, Kind, Severity};
 use crate::report::json::{JsonDocument, JsonLines};
 use crate::report::text::TextSummary;
+use crate::report::zeek::ZeekLog;
 use crate::track::Config;
+use crate::track::zeek::{ServerPorts, ZeekConfig};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
@@ -28,6 +31,10 @@ pub mod exit {
     pub const DAMAGED: u8 = 5;
     /// The report could not be written.
     pub const OUTPUT: u8 = 6;
+    /// `check`: the analysis differs from the expectation.
+    pub const CHECK_DIFFERS: u8 = 1;
+    /// `check`: a capture or an expectation could not be used.
+    pub const CHECK_ERROR: u8 = 2;
 }
 
 #[derive(Parser, Debug)]
@@ -53,6 +60,11 @@ pub enum Command {
     /// corrupt (the report still covers everything before the damage); 6 the report could not
     /// be written.
     Analyze(AnalyzeArgs),
+    /// Compare captures with committed expectations: fail CI when connection behaviour changes.
+    ///
+    /// Exit codes: 0 everything matches (or was blessed); 1 a difference was found; 2 an error
+    /// (a missing or corrupt capture, an unreadable expectation).
+    Check(CheckArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -67,6 +79,20 @@ pub struct AnalyzeArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 
+    /// No progress bar and no warnings on standard error.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+/// How connections are tracked and anomalies judged: shared by `analyze` and `check`.
+#[derive(clap::Args, Debug)]
+pub struct AnalysisArgs {
     /// Maximum segment lifetime: TIME-WAIT lasts twice this. Linux behaves as if 30s
     /// (TIME-WAIT 60 s); RFC 793 says 2m.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
@@ -81,39 +107,76 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
     pub max_connections: usize,
 
-    /// No progress bar and no warnings on standard error.
-    #[arg(long, short)]
-    pub quiet: bool,
-
-    #[command(flatten)]
-    pub anomalies: AnomalyArgs,
-}
-
-/// Anomaly thresholds and gates (defaults as in docs/anomalies.md).
-#[derive(clap::Args, Debug)]
-#[command(next_help_heading = "Anomalies")]
-pub struct AnomalyArgs {
     /// A side that stays in CLOSE-WAIT longer than this is reported (`long_close_wait`).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Anomalies")]
     pub close_wait: i64,
 
     /// `syn_flood`: the window in which failed handshakes to one server are counted.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration, help_heading = "Anomalies")]
     pub syn_flood_window: i64,
 
     /// `syn_flood`: failed handshakes within the window that make an episode.
-    #[arg(long, value_name = "N", default_value_t = DetectConfig::default().flood_count)]
+    #[arg(long, value_name = "N", default_value_t = DetectConfig::default().flood_count, help_heading = "Anomalies")]
     pub syn_flood_count: u64,
 
     /// `syn_flood`: the share of the server's SYNs in the window that must have failed.
-    #[arg(long, value_name = "RATIO", default_value_t = DetectConfig::default().flood_ratio)]
+    #[arg(long, value_name = "RATIO", default_value_t = DetectConfig::default().flood_ratio, help_heading = "Anomalies")]
     pub syn_flood_ratio: f64,
 
     /// `excessive_retransmission`: the share of a direction's data segments that may be
     /// retransmissions before it is reported.
-    #[arg(long, value_name = "RATIO", default_value_t = DetectConfig::default().retransmission_ratio)]
+    #[arg(long, value_name = "RATIO", default_value_t = DetectConfig::default().retransmission_ratio, help_heading = "Anomalies")]
     pub retransmission_ratio: f64,
 
+    /// Check IP and TCP checksums and set aside packets whose checksum is wrong, as Zeek does
+    /// without -C (they show as `C`/`c` in the history). Off by default: captures taken on a
+    /// sending host with checksum offload have wrong checksums on every outgoing packet.
+    #[arg(long, help_heading = "Zeek compatibility")]
+    pub verify_checksums: bool,
+
+    /// Likely server ports, for telling client from server when the handshake was not
+    /// captured: a comma-separated list of ports and ranges (`80,443,6666-6669`), `zeek` (Zeek's
+    /// list with all its base scripts) or `none`.
+    #[arg(long, value_name = "PORTS", default_value = "zeek", value_parser = ServerPorts::parse, help_heading = "Zeek compatibility")]
+    pub server_ports: ServerPorts,
+
+    /// Also split connections where Zeek's own timers would (a SYN retransmitted more than 5 s
+    /// later, an idle gap over 5 minutes), for row-for-row parity with a Zeek conn.log.
+    #[arg(long, help_heading = "Zeek compatibility")]
+    pub zeek_timers: bool,
+}
+
+impl AnalysisArgs {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            track: Config {
+                msl_ns: self.msl,
+                idle_timeout_ns: self.idle_timeout,
+                max_connections: self.max_connections.max(1),
+                zeek: ZeekConfig {
+                    server_ports: self.server_ports,
+                    timers: self.zeek_timers,
+                },
+                ..Config::default()
+            },
+            verify_checksums: self.verify_checksums,
+            detect: DetectConfig {
+                close_wait_ns: self.close_wait,
+                time_wait_ns: self.msl.saturating_mul(2),
+                flood_window_ns: self.syn_flood_window,
+                flood_count: self.syn_flood_count.max(1),
+                flood_ratio: self.syn_flood_ratio,
+                retransmission_ratio: self.retransmission_ratio,
+                ..DetectConfig::default()
+            },
+        }
+    }
+}
+
+/// What makes `analyze` fail a CI job, and what its text shows.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Anomalies")]
+pub struct GateArgs {
     /// Exit 1 when any anomaly of these kinds is found (comma-separated, e.g.
     /// `--fail-on missing_final_ack,rst_teardown`). For CI gates.
     #[arg(long, value_name = "KIND", value_delimiter = ',')]
@@ -129,33 +192,42 @@ pub struct AnomalyArgs {
     pub min_severity: Severity,
 }
 
-impl AnomalyArgs {
-    fn config(&self, msl_ns: i64) -> DetectConfig {
-        DetectConfig {
-            close_wait_ns: self.close_wait,
-            time_wait_ns: msl_ns.saturating_mul(2),
-            flood_window_ns: self.syn_flood_window,
-            flood_count: self.syn_flood_count.max(1),
-            flood_ratio: self.syn_flood_ratio,
-            retransmission_ratio: self.retransmission_ratio,
-            ..DetectConfig::default()
-        }
-    }
-
+impl GateArgs {
     /// The gate: did the run find an anomaly that `--fail-on` or `--fail-on-severity` names?
-    fn gate_fails(&self, report: &RunReport) -> bool {
-        let by_kind = &report.summary.anomalies_by_kind;
-        let named = self
-            .fail_on
-            .iter()
-            .any(|k| by_kind.get(k.name()).is_some_and(|&n| n > 0));
-        let severe = self.fail_on_severity.is_some_and(|min| {
-            Kind::ALL
-                .iter()
-                .any(|k| k.severity() >= min && by_kind.get(k.name()).is_some_and(|&n| n > 0))
-        });
+    fn fails(&self, report: &RunReport) -> bool {
+        let found = |k: &Kind| {
+            report
+                .summary
+                .anomalies_by_kind
+                .get(k.name())
+                .is_some_and(|&n| n > 0)
+        };
+        let named = self.fail_on.iter().any(found);
+        let severe = self
+            .fail_on_severity
+            .is_some_and(|min| Kind::ALL.iter().any(|k| k.severity() >= min && found(k)));
         named || severe
     }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// A capture, or a directory: then every capture in it is checked against its
+    /// `<capture>.expect.json` neighbour.
+    #[arg(value_name = "CAPTURE|DIR")]
+    pub target: String,
+
+    /// The expectation file (default: `<capture>.expect.json`). Not with a directory.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<String>,
+
+    /// Write (or refresh) the expectation from the current analysis instead of checking. An
+    /// existing expectation keeps its choice of fields.
+    #[arg(long)]
+    pub bless: bool,
+
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -163,6 +235,7 @@ pub enum OutputFormat {
     Text,
     Json,
     Jsonl,
+    Zeek,
 }
 
 /// Parses a duration such as `500ms`, `30s`, `2m`, `1h`, `1.5s` or `250us` into nanoseconds.
@@ -201,25 +274,19 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Analyze(args) => ExitCode::from(run_analyze(&args)),
+        Command::Check(args) => ExitCode::from(run_check(&args)),
     }
 }
 
 fn run_analyze(args: &AnalyzeArgs) -> u8 {
-    let settings = Settings {
-        track: Config {
-            msl_ns: args.msl,
-            idle_timeout_ns: args.idle_timeout,
-            max_connections: args.max_connections.max(1),
-            ..Config::default()
-        },
-        detect: args.anomalies.config(args.msl),
-    };
+    let settings = args.analysis.settings();
     let stdout = io::stdout().lock();
     let out = io::BufWriter::with_capacity(1 << 16, stdout);
     let mut sink: Box<dyn Sink> = match args.format {
-        OutputFormat::Text => Box::new(TextSummary::new(out, args.anomalies.min_severity)),
+        OutputFormat::Text => Box::new(TextSummary::new(out, args.gate.min_severity)),
         OutputFormat::Json => Box::new(JsonDocument::new(out)),
         OutputFormat::Jsonl => Box::new(JsonLines::new(out)),
+        OutputFormat::Zeek => Box::new(ZeekLog::new(out)),
     };
     let mut progress: Box<dyn Progress> = if args.quiet || !io::stderr().is_terminal() {
         Box::new(NoProgress)
@@ -232,7 +299,7 @@ fn run_analyze(args: &AnalyzeArgs) -> u8 {
                 warn(&report);
             }
             match exit_code(&report) {
-                exit::OK if args.anomalies.gate_fails(&report) => exit::ANOMALIES,
+                exit::OK if args.gate.fails(&report) => exit::ANOMALIES,
                 code => code,
             }
         }
@@ -241,6 +308,119 @@ fn run_analyze(args: &AnalyzeArgs) -> u8 {
         Err(e) => {
             eprintln!("tcplife: cannot write the report: {e}");
             exit::OUTPUT
+        }
+    }
+}
+
+/// `tcplife check`: one capture, or every capture of a directory.
+fn run_check(args: &CheckArgs) -> u8 {
+    let target = std::path::Path::new(&args.target);
+    let settings = args.analysis.settings();
+    if target.is_dir() {
+        if args.expect.is_some() {
+            eprintln!(
+                "tcplife: --expect names one file; a directory uses <capture>.expect.json files"
+            );
+            return exit::USAGE;
+        }
+        return check_directory(target, settings, args.bless);
+    }
+    let expect = args
+        .expect
+        .as_ref()
+        .map_or_else(|| check::expectation_for(target), std::path::PathBuf::from);
+    let mut out = io::stdout().lock();
+    match check::check(target, &expect, settings, args.bless) {
+        Ok(verdict) => {
+            let _ = print_verdict(&mut out, &args.target, &expect, &verdict, false);
+            match verdict {
+                Verdict::Differs(_) => exit::CHECK_DIFFERS,
+                _ => exit::OK,
+            }
+        }
+        Err(message) => {
+            eprintln!("tcplife: error: {message}");
+            exit::CHECK_ERROR
+        }
+    }
+}
+
+fn check_directory(dir: &std::path::Path, settings: Settings, bless: bool) -> u8 {
+    let captures = match check::captures_in(dir) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("tcplife: error: {message}");
+            return exit::CHECK_ERROR;
+        }
+    };
+    let mut out = io::stdout().lock();
+    let (mut ok, mut differ, mut errors) = (0, 0, 0);
+    for capture in &captures {
+        let name = capture.to_string_lossy();
+        let expect = check::expectation_for(capture);
+        match check::check(capture, &expect, settings, bless) {
+            Ok(verdict) => {
+                let _ = print_verdict(&mut out, &name, &expect, &verdict, true);
+                match verdict {
+                    Verdict::Differs(_) => differ += 1,
+                    _ => ok += 1,
+                }
+            }
+            Err(message) => {
+                errors += 1;
+                let _ = writeln!(out, "ERROR    {name}: {message}");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} capture{}: {ok} ok, {differ} different, {errors} error{}",
+        captures.len(),
+        if captures.len() == 1 { "" } else { "s" },
+        if errors == 1 { "" } else { "s" }
+    );
+    if errors > 0 || captures.is_empty() {
+        exit::CHECK_ERROR
+    } else if differ > 0 {
+        exit::CHECK_DIFFERS
+    } else {
+        exit::OK
+    }
+}
+
+fn print_verdict(
+    out: &mut impl Write,
+    capture: &str,
+    expect: &std::path::Path,
+    verdict: &Verdict,
+    one_line: bool,
+) -> io::Result<()> {
+    let expect = expect.display();
+    match verdict {
+        Verdict::Matches { connections } if one_line => {
+            writeln!(out, "ok       {capture} ({connections} connections)")
+        }
+        Verdict::Matches { connections } => {
+            writeln!(
+                out,
+                "{capture}: matches {expect} ({connections} connections)"
+            )
+        }
+        Verdict::Blessed { created } => {
+            let verb = if *created { "wrote" } else { "updated" };
+            writeln!(out, "{verb:<8} {expect}")
+        }
+        Verdict::Differs(diffs) => {
+            let head = if one_line { "DIFFERS " } else { "" };
+            writeln!(
+                out,
+                "{head}{capture}: {} difference(s) from {expect}",
+                diffs.len()
+            )?;
+            for d in diffs {
+                writeln!(out, "    {d}")?;
+            }
+            Ok(())
         }
     }
 }

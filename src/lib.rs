@@ -6,6 +6,7 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod check;
 pub mod cli;
 pub mod decode;
 pub mod detect;

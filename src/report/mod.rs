@@ -4,6 +4,7 @@ pub mod json;
 pub mod record;
 pub mod summary;
 pub mod text;
+pub mod zeek;
 pub use crate::time;
 
 /// The version of the JSON output contract; bumped on any incompatible change.

@@ -3,10 +3,10 @@
 //! `schema/tcplife.schema.json`).
 
 use super::time::Rfc3339;
+use super::zeek::ZeekRecord;
 use crate::detect::Anomaly;
 use crate::track::connection::{Addr, Closer, Connection, Finish, RolesFrom};
 use crate::track::endpoint::{Announced, Control, Endpoint, Sent};
-use crate::track::zeek::{self, SentFacts, ZeekEndpoint};
 use crate::track::{At, Outcome, Side, State, Timeline};
 use serde::Serialize;
 use std::net::IpAddr;
@@ -64,8 +64,12 @@ pub struct ConnectionRecord {
     pub roles_from: &'static str,
     /// Why the record was emitted when it was.
     pub finished_by: &'static str,
+    /// Zeek's `conn_state` and `history` for this connection (its first row when
+    /// `--zeek-timers` split it; see `zeek`).
     pub conn_state: &'static str,
     pub history: String,
+    /// Zeek's conn.log row(s) for this connection.
+    pub zeek: ZeekRecord,
     pub handshake: Handshake,
     pub client_sent: DirectionStats,
     pub server_sent: DirectionStats,
@@ -213,6 +217,7 @@ impl ConnectionRecord {
     pub fn new(conn: &Connection, anomalies: Vec<Anomaly>) -> Self {
         let client = conn.end(Side::Client);
         let server = conn.end(Side::Server);
+        let zeek = ZeekRecord::new(&conn.zeek.rows());
         ConnectionRecord {
             kind: None,
             id: conn.id,
@@ -230,8 +235,9 @@ impl ConnectionRecord {
                 RolesFrom::Ports => "ports",
             },
             finished_by: finish_name(conn.finish),
-            conn_state: zeek_conn_state(conn),
-            history: conn.history.as_str().to_owned(),
+            conn_state: zeek.row.conn_state,
+            history: zeek.row.history.clone(),
+            zeek,
             handshake: handshake(conn),
             client_sent: client.sent.into(),
             server_sent: server.sent.into(),
@@ -333,27 +339,4 @@ fn timeline(t: &Timeline) -> StateTimeline {
             })
             .collect(),
     }
-}
-
-/// Zeek's conn_state, with the client as Zeek's originator.
-fn zeek_conn_state(conn: &Connection) -> &'static str {
-    let facts = |side: Side| {
-        let e = conn.end(side);
-        SentFacts {
-            packets: e.sent.packets,
-            syn: side == Side::Client && e.syn.is_some(),
-            syn_ack: side == Side::Server && e.syn.is_some(),
-            fin: e.fin.is_some(),
-            rst: conn.reset.is_some_and(|r| r.sender == side) || e.sent.rsts > 0,
-            handshake_done: conn.handshake_ack.is_some(),
-        }
-    };
-    let no_bytes = conn.end(Side::Client).sent.payload_bytes == 0
-        && conn.end(Side::Server).sent.payload_bytes == 0;
-    zeek::conn_state(
-        ZeekEndpoint::from_facts(facts(Side::Client)),
-        ZeekEndpoint::from_facts(facts(Side::Server)),
-        &conn.history,
-        no_bytes,
-    )
 }

@@ -13,7 +13,7 @@
 use super::endpoint::{Endpoint, Pending, PendingKind};
 use super::seq::SeqNumber;
 use super::state::{At, State, Transition};
-use super::zeek::History;
+use super::zeek::{ServerPorts, ZeekView};
 use super::{Config, Side};
 use crate::decode::Segment;
 use std::net::IpAddr;
@@ -101,7 +101,8 @@ pub struct Connection {
     pub simultaneous_open: bool,
     /// The previous incarnation of the same 4-tuple, if it was still known.
     pub previous: Option<Previous>,
-    pub history: History,
+    /// Zeek's view of the same packets: its history, conn_state and conn.log row(s).
+    pub zeek: ZeekView,
     pub finish: Option<Finish>,
 }
 
@@ -129,13 +130,13 @@ pub struct Previous {
 
 impl Connection {
     /// A connection whose first captured segment is `seg`, sent by `src`.
-    pub fn new(id: u64, seg: &Segment<'_>, src: Addr, dst: Addr, at: At) -> Self {
+    pub fn new(id: u64, seg: &Segment<'_>, src: Addr, dst: Addr, at: At, config: &Config) -> Self {
         let f = seg.flags;
         let (client, server, roles_from, initial) = if f.syn() && !f.ack() {
             (src, dst, RolesFrom::Syn, [State::Closed, State::Listen])
         } else if f.syn() && f.ack() {
             (dst, src, RolesFrom::SynAck, [State::SynSent, State::Listen])
-        } else if server_by_port(src, dst) {
+        } else if server_by_port(src, dst, config.zeek.server_ports) {
             (dst, src, RolesFrom::Ports, [State::Established; 2])
         } else {
             (src, dst, RolesFrom::Ports, [State::Established; 2])
@@ -160,7 +161,7 @@ impl Connection {
             handshake_ack_mismatch: None,
             simultaneous_open: false,
             previous: None,
-            history: History::new(src != client),
+            zeek: ZeekView::new(config.zeek),
             finish: None,
         }
     }
@@ -215,6 +216,12 @@ impl Connection {
         Some(transition)
     }
 
+    /// A segment whose TCP checksum is wrong (with `--verify-checksums`): like Zeek, tcplife
+    /// does not believe anything in it, so it reaches only the Zeek view (as `C`/`c`).
+    pub fn on_corrupt_segment(&mut self, seg: &Segment<'_>, at: At) {
+        self.zeek.on_corrupt(seg, at);
+    }
+
     /// Feeds one segment sent by `sender`.
     pub fn on_segment(&mut self, seg: &Segment<'_>, sender: Side, at: At) {
         let receiver = sender.peer();
@@ -222,9 +229,9 @@ impl Connection {
         self.check_flags(seg, sender, at);
         self.deliver_if_proven(sender, seg, at);
         let peer_window_closed = self.end(receiver).zero_window.is_closed_window();
-        let kind = self.end_mut(sender).count_sent(seg, at, peer_window_closed);
+        self.end_mut(sender).count_sent(seg, at, peer_window_closed);
         self.end_mut(receiver).probes.peer_spoke();
-        self.history.record(seg, sender, kind);
+        self.zeek.on_segment(seg, at);
         let f = seg.flags;
         if f.ack() {
             self.check_ack_of_unseen(SeqNumber::new(seg.ack), sender, at);
@@ -598,10 +605,16 @@ fn fin_seq(seg: &Segment<'_>) -> SeqNumber {
         .plus(seg.payload_len)
 }
 
-/// Without a handshake, the server is the side with a well-known port, else the lower port.
-/// Returns true when `src` looks like the server.
-fn server_by_port(src: Addr, dst: Addr) -> bool {
+/// Without a handshake, the server is the side with a likely server port (Zeek's list, or
+/// `--server-ports`), else a well-known port, else the lower port. Returns true when `src` looks
+/// like the server.
+fn server_by_port(src: Addr, dst: Addr, likely: ServerPorts) -> bool {
     const WELL_KNOWN: u16 = 1024;
+    match (likely.contains(src.port), likely.contains(dst.port)) {
+        (true, false) => return true,
+        (false, true) => return false,
+        _ => {}
+    }
     match (src.port < WELL_KNOWN, dst.port < WELL_KNOWN) {
         (true, false) => true,
         (false, true) => false,

@@ -64,6 +64,9 @@ pub struct Config {
     pub closed_linger_ns: i64,
     /// Most connections held at once; beyond it the longest idle are finalised early.
     pub max_connections: usize,
+    /// Zeek's view: its likely server ports (also used for tcplife's own roles when the
+    /// handshake was not seen) and whether to split rows on Zeek's timers.
+    pub zeek: zeek::ZeekConfig,
 }
 
 const SECOND: i64 = 1_000_000_000;
@@ -75,6 +78,7 @@ impl Default for Config {
             idle_timeout_ns: 300 * SECOND,
             closed_linger_ns: 10 * SECOND,
             max_connections: 1_000_000,
+            zeek: zeek::ZeekConfig::default(),
         }
     }
 }

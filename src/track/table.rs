@@ -70,6 +70,16 @@ impl FlowTable {
 
     /// Feeds one segment seen at `at`.
     pub fn on_segment(&mut self, seg: &Segment<'_>, at: At) {
+        self.on_packet(seg, at, true);
+    }
+
+    /// Feeds a segment whose TCP checksum is wrong (`--verify-checksums`): it reaches only the
+    /// Zeek view of its connection, starting one if it is the first packet of the 4-tuple.
+    pub fn on_corrupt_segment(&mut self, seg: &Segment<'_>, at: At) {
+        self.on_packet(seg, at, false);
+    }
+
+    fn on_packet(&mut self, seg: &Segment<'_>, at: At, checksum_ok: bool) {
         self.advance_clock(at.ns);
         let src = Addr {
             ip: seg.src,
@@ -81,7 +91,9 @@ impl FlowTable {
         };
         let key = FlowKey::new(src, dst);
         let previous = match self.flows.get(&key) {
-            Some(conn) if starts_new_incarnation(conn, seg, src) => self.flows.remove(&key),
+            Some(conn) if checksum_ok && starts_new_incarnation(conn, seg, src) => {
+                self.flows.remove(&key)
+            }
             Some(_) => None,
             None => {
                 self.make_room();
@@ -97,12 +109,16 @@ impl FlowTable {
             let id = self.next_id;
             self.next_id += 1;
             self.stats.connections += 1;
-            let mut conn = Connection::new(id, seg, src, dst, at);
+            let mut conn = Connection::new(id, seg, src, dst, at, &self.config);
             conn.previous = previous;
             conn
         });
-        let sender = conn.side_of(src);
-        conn.on_segment(seg, sender, at);
+        if checksum_ok {
+            let sender = conn.side_of(src);
+            conn.on_segment(seg, sender, at);
+        } else {
+            conn.on_corrupt_segment(seg, at);
+        }
         self.stats.peak_connections = self.stats.peak_connections.max(self.flows.len());
     }
 

@@ -478,7 +478,7 @@ fn midstream_roles_come_from_ports_not_addresses() {
     let c = w.finish();
     assert!(c.midstream());
     assert_eq!(c.server, SERVER);
-    assert_eq!(c.history.as_str(), "^d");
+    assert_eq!(c.zeek.as_str(), "^d");
 }
 
 #[test]

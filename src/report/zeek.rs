@@ -1,0 +1,335 @@
+//! Zeek's conn.log: the record's Zeek row(s) as JSON, and `--format zeek`, a Zeek ASCII log
+//! (tab-separated, the header lines Zeek writes, the 22 columns of conn.log, `-` for unset
+//! fields, `#close` at the end) that `zeek-cut` and Zeek's log readers accept.
+
+use super::record::{ConnectionRecord, EndpointAddr};
+use crate::analyze::{RunReport, Sink};
+use crate::time::Rfc3339;
+use crate::track::zeek::ZeekRow;
+use serde::Serialize;
+use std::io::{self, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One conn.log row, as it appears in a record's `zeek` object.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZeekRowRecord {
+    /// The row's first packet (conn.log's `ts`).
+    pub start_ns: i64,
+    /// Zeek's originator and responder (not necessarily tcplife's client and server).
+    pub orig: EndpointAddr,
+    pub resp: EndpointAddr,
+    /// Ends at the last packet before both sides had closed; conn.log leaves `duration`,
+    /// `orig_bytes` and `resp_bytes` unset when this is 0.
+    pub duration_ns: i64,
+    pub orig_bytes: u64,
+    pub resp_bytes: u64,
+    pub missed_bytes: u64,
+    pub orig_pkts: u64,
+    pub orig_ip_bytes: u64,
+    pub resp_pkts: u64,
+    pub resp_ip_bytes: u64,
+    pub conn_state: &'static str,
+    pub history: String,
+}
+
+impl From<&ZeekRow> for ZeekRowRecord {
+    fn from(r: &ZeekRow) -> Self {
+        ZeekRowRecord {
+            start_ns: r.start_ns,
+            orig: r.orig.into(),
+            resp: r.resp.into(),
+            duration_ns: r.duration_ns(),
+            orig_bytes: r.orig_bytes,
+            resp_bytes: r.resp_bytes,
+            missed_bytes: r.missed_bytes,
+            orig_pkts: r.orig_pkts,
+            orig_ip_bytes: r.orig_ip_bytes,
+            resp_pkts: r.resp_pkts,
+            resp_ip_bytes: r.resp_ip_bytes,
+            conn_state: r.conn_state,
+            history: r.history.clone(),
+        }
+    }
+}
+
+/// A record's Zeek view: its row, and (only with `--zeek-timers`) the rows Zeek's timers or
+/// reuse rule would have split off after it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZeekRecord {
+    #[serde(flatten)]
+    pub row: ZeekRowRecord,
+    pub split: Vec<ZeekRowRecord>,
+}
+
+impl ZeekRecord {
+    /// From the observer's rows (there is always at least one: the first packet starts it).
+    pub fn new(rows: &[ZeekRow]) -> Self {
+        let mut rows = rows.iter().map(ZeekRowRecord::from);
+        let row = rows.next().unwrap_or_else(|| ZeekRowRecord {
+            start_ns: 0,
+            orig: EndpointAddr {
+                ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                port: 0,
+            },
+            resp: EndpointAddr {
+                ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                port: 0,
+            },
+            duration_ns: 0,
+            orig_bytes: 0,
+            resp_bytes: 0,
+            missed_bytes: 0,
+            orig_pkts: 0,
+            orig_ip_bytes: 0,
+            resp_pkts: 0,
+            resp_ip_bytes: 0,
+            conn_state: "OTH",
+            history: String::new(),
+        });
+        ZeekRecord {
+            row,
+            split: rows.collect(),
+        }
+    }
+
+    /// Every row, in order.
+    pub fn rows(&self) -> impl Iterator<Item = &ZeekRowRecord> {
+        std::iter::once(&self.row).chain(self.split.iter())
+    }
+}
+
+/// conn.log's columns, in Zeek's order.
+pub const FIELDS: [&str; 22] = [
+    "ts",
+    "uid",
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    "proto",
+    "service",
+    "duration",
+    "orig_bytes",
+    "resp_bytes",
+    "conn_state",
+    "local_orig",
+    "local_resp",
+    "missed_bytes",
+    "history",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+    "tunnel_parents",
+    "ip_proto",
+];
+
+/// Their Zeek types, for the `#types` line.
+pub const TYPES: [&str; 22] = [
+    "time",
+    "string",
+    "addr",
+    "port",
+    "addr",
+    "port",
+    "enum",
+    "string",
+    "interval",
+    "count",
+    "count",
+    "string",
+    "bool",
+    "bool",
+    "count",
+    "string",
+    "count",
+    "count",
+    "count",
+    "count",
+    "set[string]",
+    "count",
+];
+
+/// `--format zeek`: rows are written as connections finish (as Zeek writes them on removal).
+pub struct ZeekLog<W: Write> {
+    out: W,
+    header_written: bool,
+}
+
+impl<W: Write> ZeekLog<W> {
+    pub fn new(out: W) -> Self {
+        ZeekLog {
+            out,
+            header_written: false,
+        }
+    }
+
+    fn header(&mut self) -> io::Result<()> {
+        if self.header_written {
+            return Ok(());
+        }
+        self.header_written = true;
+        let out = &mut self.out;
+        writeln!(out, "#separator \\x09")?;
+        writeln!(out, "#set_separator\t,")?;
+        writeln!(out, "#empty_field\t(empty)")?;
+        writeln!(out, "#unset_field\t-")?;
+        writeln!(out, "#path\tconn")?;
+        writeln!(out, "#open\t{}", log_time(now_ns()))?;
+        writeln!(out, "#fields\t{}", FIELDS.join("\t"))?;
+        writeln!(out, "#types\t{}", TYPES.join("\t"))
+    }
+
+    fn row(&mut self, record_id: u64, index: u64, r: &ZeekRowRecord) -> io::Result<()> {
+        let out = &mut self.out;
+        let duration = r.duration_ns;
+        write!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\ttcp\t-\t",
+            Seconds(r.start_ns),
+            Uid(record_id, index),
+            r.orig.ip,
+            r.orig.port,
+            r.resp.ip,
+            r.resp.port
+        )?;
+        // Zeek sets duration and the byte counts only when the duration is positive.
+        if duration > 0 {
+            write!(
+                out,
+                "{}\t{}\t{}\t",
+                Seconds(duration),
+                r.orig_bytes,
+                r.resp_bytes
+            )?;
+        } else {
+            write!(out, "-\t-\t-\t")?;
+        }
+        let history = if r.history.is_empty() {
+            "-"
+        } else {
+            r.history.as_str()
+        };
+        writeln!(
+            out,
+            "{}\t-\t-\t{}\t{}\t{}\t{}\t{}\t{}\t-\t6",
+            r.conn_state,
+            r.missed_bytes,
+            history,
+            r.orig_pkts,
+            r.orig_ip_bytes,
+            r.resp_pkts,
+            r.resp_ip_bytes
+        )
+    }
+}
+
+impl<W: Write> Sink for ZeekLog<W> {
+    fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
+        self.header()?;
+        for (i, row) in record.zeek.rows().enumerate() {
+            self.row(record.id, i as u64, row)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _report: &RunReport) -> io::Result<()> {
+        self.header()?;
+        writeln!(self.out, "#close\t{}", log_time(now_ns()))?;
+        self.out.flush()
+    }
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// Zeek's `#open`/`#close` stamp, `%Y-%m-%d-%H-%M-%S` (in UTC here).
+fn log_time(ns: i64) -> String {
+    let text = Rfc3339(ns).to_string();
+    text.chars()
+        .take(19)
+        .map(|c| if c == 'T' || c == ':' { '-' } else { c })
+        .collect()
+}
+
+/// Seconds with six decimals, as Zeek writes `time` and `interval` values.
+struct Seconds(i64);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = if self.0 >= 0 {
+            (self.0.saturating_add(500)) / 1000
+        } else {
+            (self.0.saturating_sub(500)) / 1000
+        };
+        let sign = if micros < 0 { "-" } else { "" };
+        let m = micros.unsigned_abs();
+        write!(f, "{sign}{}.{:06}", m / 1_000_000, m % 1_000_000)
+    }
+}
+
+/// A stable, Zeek-shaped uid (`C` and base62) for a record's row: Zeek's are random, these are
+/// reproducible from run to run.
+struct Uid(u64, u64);
+
+impl std::fmt::Display for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let a = mix(self.0 ^ mix(self.1.wrapping_add(0x5eed)));
+        let b = mix(a ^ 0x9e37_79b9_7f4a_7c15) >> 32;
+        // 96 bits in 17 base62 digits (62^17 > 2^96), low digit first.
+        let mut v = (u128::from(a) << 32) | u128::from(b);
+        let mut text = [b'0'; 17];
+        for slot in text.iter_mut() {
+            let digit = usize::try_from(v % 62).unwrap_or(0);
+            v /= 62;
+            *slot = DIGITS.get(digit).copied().unwrap_or(b'0');
+        }
+        f.write_str("C")?;
+        for &c in text.iter().rev() {
+            write!(f, "{}", char::from(c))?;
+        }
+        Ok(())
+    }
+}
+
+/// splitmix64's finaliser.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_have_six_decimals() {
+        assert_eq!(
+            Seconds(1_362_692_526_869_344_123).to_string(),
+            "1362692526.869344"
+        );
+        assert_eq!(Seconds(10_000).to_string(), "0.000010");
+        assert_eq!(Seconds(0).to_string(), "0.000000");
+    }
+
+    #[test]
+    fn log_times_look_like_zeeks() {
+        assert_eq!(log_time(1_602_707_363_476_578_000), "2020-10-14-20-29-23");
+    }
+
+    #[test]
+    fn uids_are_stable_and_distinct() {
+        let a = Uid(1, 0).to_string();
+        assert_eq!(a, Uid(1, 0).to_string());
+        assert_ne!(a, Uid(1, 1).to_string());
+        assert_ne!(a, Uid(2, 0).to_string());
+        assert_eq!(a.len(), 18);
+        assert!(a.starts_with('C'));
+    }
+}
