@@ -10,6 +10,8 @@ mod during;
 pub mod flood;
 mod handshake;
 mod quality;
+#[cfg(test)]
+mod tests;
 
 pub use flood::FloodDetector;
 pub use quality::capture_anomalies;

@@ -14,6 +14,8 @@ pub mod table;
 pub mod zeek;
 
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;
 
 pub use connection::{Addr, Closer, Connection, Finish};

@@ -32,6 +32,7 @@ pub struct TableStats {
     pub peak_connections: usize,
 }
 
+#[derive(Clone)]
 pub struct FlowTable {
     config: Config,
     flows: HashMap<FlowKey, Connection>,
