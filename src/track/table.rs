@@ -35,11 +35,12 @@ pub struct TableStats {
 #[derive(Clone)]
 pub struct FlowTable {
     config: Config,
-    flows: HashMap<FlowKey, Connection>,
+    /// Boxed: a connection is a few hundred bytes, and the table moves its values as it grows.
+    flows: HashMap<FlowKey, Box<Connection>>,
     next_id: u64,
     now_ns: i64,
     next_sweep_ns: Option<i64>,
-    finished: Vec<Connection>,
+    finished: Vec<Box<Connection>>,
     stats: TableStats,
 }
 
@@ -110,7 +111,7 @@ impl FlowTable {
             let id = self.next_id;
             self.next_id += 1;
             self.stats.connections += 1;
-            let mut conn = Connection::new(id, seg, src, dst, at, &self.config);
+            let mut conn = Box::new(Connection::new(id, seg, src, dst, at, &self.config));
             conn.previous = previous;
             conn
         });
@@ -124,13 +125,13 @@ impl FlowTable {
     }
 
     /// Takes the connections finished so far, in the order they finished.
-    pub fn take_finished(&mut self) -> std::vec::Drain<'_, Connection> {
+    pub fn take_finished(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
         self.finished.drain(..)
     }
 
     /// The capture is over: finalises everything still held, in id order.
     pub fn finish_all(&mut self) {
-        let mut rest: Vec<Connection> = self.flows.drain().map(|(_, c)| c).collect();
+        let mut rest: Vec<Box<Connection>> = self.flows.drain().map(|(_, c)| c).collect();
         rest.sort_by_key(|c| c.id);
         let now = self.now_ns;
         for mut conn in rest {
@@ -206,7 +207,7 @@ impl FlowTable {
         }
     }
 
-    fn finalize(&mut self, mut conn: Connection, finish: Finish) {
+    fn finalize(&mut self, mut conn: Box<Connection>, finish: Finish) {
         conn.deliver_all_pending();
         conn.finish = Some(finish);
         conn.finished_at_ns = self.now_ns.max(conn.last.ns);

@@ -86,7 +86,7 @@ impl Wire {
         let at = At::packet(self.now(), self.packet);
         self.table
             .on_segment(&segment(src, dst, flags, seq, ack, len), at);
-        self.done.extend(self.table.take_finished());
+        self.done.extend(self.table.take_finished().map(|c| *c));
         self
     }
 
@@ -107,7 +107,7 @@ impl Wire {
         let mut seg = segment(src, dst, TcpFlags::ACK, seq, ack, 0);
         seg.window = window;
         self.table.on_segment(&seg, at);
-        self.done.extend(self.table.take_finished());
+        self.done.extend(self.table.take_finished().map(|c| *c));
         self
     }
 
@@ -122,7 +122,7 @@ impl Wire {
     /// The connection as it would be reported now (everything in flight delivered).
     pub(crate) fn finish(&mut self) -> Connection {
         self.table.finish_all();
-        self.done.extend(self.table.take_finished());
+        self.done.extend(self.table.take_finished().map(|c| *c));
         self.done.pop().expect("a connection")
     }
 

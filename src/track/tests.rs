@@ -161,7 +161,7 @@ fn time_wait_to_closed_when_two_msl_pass() {
     };
     w.table
         .on_segment(&segment(other, SERVER, SYN, 1, 0, 0), at);
-    w.done.extend(w.table.take_finished());
+    w.done.extend(w.table.take_finished().map(|c| *c));
     let c = w
         .done
         .iter()
