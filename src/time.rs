@@ -8,14 +8,63 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rfc3339(pub i64);
 
-impl fmt::Display for Rfc3339 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` is 30 bytes for years 0 to 9999.
+const RFC3339_LEN: usize = 30;
+
+impl Rfc3339 {
+    /// Writes the time into `buf` without going through `core::fmt` (this is on the output
+    /// path of every record); `None` outside years 0 to 9999 (never for an `i64` of
+    /// nanoseconds, which spans 1677 to 2262), which `Display` handles.
+    fn write_fast(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&str> {
+        let (y, m, d, secs, nanos) = self.parts();
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let mut put = |at: usize, value: i64, digits: usize| {
+            let mut v = value;
+            for i in (at..at + digits).rev() {
+                if let Some(b) = buf.get_mut(i) {
+                    *b = b'0' + (v % 10) as u8;
+                }
+                v /= 10;
+            }
+        };
+        put(0, y, 4);
+        put(5, i64::from(m), 2);
+        put(8, i64::from(d), 2);
+        put(11, secs / 3600, 2);
+        put(14, secs / 60 % 60, 2);
+        put(17, secs % 60, 2);
+        put(20, nanos, 9);
+        for (at, sep) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (29, b'Z'),
+        ] {
+            if let Some(b) = buf.get_mut(at) {
+                *b = sep;
+            }
+        }
+        std::str::from_utf8(buf).ok()
+    }
+
+    /// Year, month, day, seconds into the day, nanoseconds into the second.
+    fn parts(self) -> (i64, u32, u32, i64, i64) {
         const NS_PER_DAY: i64 = 86_400_000_000_000;
         let days = self.0.div_euclid(NS_PER_DAY);
         let in_day = self.0.rem_euclid(NS_PER_DAY);
         let (y, m, d) = civil_from_days(days);
-        let secs = in_day / 1_000_000_000;
-        let nanos = in_day % 1_000_000_000;
+        (y, m, d, in_day / 1_000_000_000, in_day % 1_000_000_000)
+    }
+}
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d, secs, nanos) = self.parts();
         write!(
             f,
             "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
@@ -28,7 +77,11 @@ impl fmt::Display for Rfc3339 {
 
 impl Serialize for Rfc3339 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let mut buf = [0u8; RFC3339_LEN];
+        match self.write_fast(&mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -90,6 +143,24 @@ mod tests {
             "2000-02-29T00:00:00.000000000Z"
         );
         assert_eq!(Rfc3339(-1).to_string(), "1969-12-31T23:59:59.999999999Z");
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_display() {
+        for ns in [
+            0,
+            1,
+            999_999_999,
+            1_700_000_000_123_456_789,
+            951_782_400_000_000_000,
+            -1,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let t = Rfc3339(ns);
+            let mut buf = [0u8; RFC3339_LEN];
+            assert_eq!(t.write_fast(&mut buf), Some(t.to_string().as_str()), "{ns}");
+        }
     }
 
     #[test]
