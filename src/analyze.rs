@@ -2,9 +2,12 @@
 
 use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Compression, Format, Frame};
 use crate::decode::{Decoded, SkipReason, decode};
-use crate::detect::{DetectConfig, FloodDetector, capture_anomalies, detect};
+use crate::detect::{
+    Anomaly, Details, DetectConfig, FloodDetector, Kind, capture_anomalies, detect,
+};
 use crate::report::record::{ConnectionRecord, Moment};
 use crate::report::summary::{Summary, SummaryBuilder};
+use crate::track::table::LateReset;
 use crate::track::{At, Config, Connection, FlowTable, Outcome, Side};
 
 /// Everything that tunes an analysis.
@@ -251,13 +254,13 @@ pub fn analyze(
             i.first_truncated,
         ));
     }
+    episodes.extend(run.table.late_resets().iter().map(late_reset_anomaly));
     episodes.sort_by_key(|a| (a.time_ns, a.kind));
-    let report = RunReport {
-        inputs,
-        summary: run
-            .summary
-            .build(table.peak_connections, table.evicted, episodes),
-    };
+    let mut summary = run
+        .summary
+        .build(table.peak_connections, table.evicted, episodes);
+    summary.late_packets = table.late_packets;
+    let report = RunReport { inputs, summary };
     sink.finish(&report)?;
     Ok(report)
 }
@@ -346,6 +349,20 @@ impl Run {
         }
         Ok(())
     }
+}
+
+/// A RST that hit a side in TIME-WAIT after its connection's record was out: reported on its
+/// own, naming the connection.
+fn late_reset_anomaly(r: &LateReset) -> Anomaly {
+    Anomaly::new(
+        Kind::TimeWaitAssassination,
+        Some(r.sender.peer()),
+        r.at,
+        Details::LateReset {
+            connection: r.connection,
+            rst_sender: r.sender.name(),
+        },
+    )
 }
 
 /// Every handshake attempt, and whether it failed, for the SYN-flood episodes.

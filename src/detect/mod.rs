@@ -243,6 +243,11 @@ pub enum Details {
     RstSender {
         rst_sender: &'static str,
     },
+    /// A RST into TIME-WAIT after the connection's record was emitted.
+    LateReset {
+        connection: u64,
+        rst_sender: &'static str,
+    },
     SynFlood {
         server: String,
         start_ns: i64,

@@ -168,6 +168,9 @@ pub struct Close {
     pub server_fin: Option<Fin>,
     /// The ACK of the last FIN.
     pub final_ack: Option<Moment>,
+    /// When the active closer's TIME-WAIT ends: 2×MSL after its final ACK (a timer, so no
+    /// packet). Until then a new SYN on the 4-tuple is a `time_wait_reuse`.
+    pub time_wait_ends: Option<Moment>,
     pub reset: Option<ResetRecord>,
     /// RSTs after the one that took effect, or with nothing left to reset.
     pub extra_rsts: u32,
@@ -273,6 +276,7 @@ impl ConnectionRecord {
 fn finish_name(finish: Option<Finish>) -> &'static str {
     match finish {
         Some(Finish::TimeWaitExpired) => "time_wait_expired",
+        Some(Finish::TimeWait) => "time_wait",
         Some(Finish::Closed) => "closed",
         Some(Finish::IdleTimeout) => "idle_timeout",
         Some(Finish::Evicted) => "evicted",
@@ -331,6 +335,7 @@ fn close(conn: &Connection) -> Close {
         client_fin: fin(Side::Client),
         server_fin: fin(Side::Server),
         final_ack: conn.final_ack.map(Into::into),
+        time_wait_ends: conn.time_wait_ends_ns.map(|ns| At::timer(ns).into()),
         reset: conn.reset.map(|r| ResetRecord {
             sender: r.sender.name(),
             at: r.at.into(),

@@ -179,6 +179,7 @@ impl SummaryBuilder {
             midstream: self.midstream,
             evicted,
             peak_concurrent_connections: peak_connections as u64,
+            late_packets: 0,
             anomalies_by_kind: self.anomalies_by_kind.clone(),
             anomalies_by_severity: by_severity,
             episodes,
@@ -221,6 +222,8 @@ pub struct Summary {
     /// Connections finalised early because the flow table was full.
     pub evicted: u64,
     pub peak_concurrent_connections: u64,
+    /// Packets of connections that came after their record was emitted (during TIME-WAIT).
+    pub late_packets: u64,
     /// Every anomaly found, connections' and episodes', by kind.
     pub anomalies_by_kind: BTreeMap<&'static str, u64>,
     pub anomalies_by_severity: BTreeMap<&'static str, u64>,

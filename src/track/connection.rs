@@ -56,6 +56,9 @@ pub struct Reset {
 pub enum Finish {
     /// The active closer's TIME-WAIT ran out (2×MSL after its final ACK).
     TimeWaitExpired,
+    /// Closed, with a side in TIME-WAIT: the record is out after the linger time, and a
+    /// tombstone of the 4-tuple lasts until the TIME-WAIT ends.
+    TimeWait,
     /// Both sides closed (or reset) and nothing followed for the linger time.
     Closed,
     /// No packet for the idle timeout.
@@ -93,6 +96,9 @@ pub struct Connection {
     pub invalid_flags_count: u32,
     /// Capture time when the connection was finalised (the end of what was watched).
     pub finished_at_ns: i64,
+    /// When the active closer's TIME-WAIT ends (2×MSL after its final ACK), set when the
+    /// connection is finalised.
+    pub time_wait_ends_ns: Option<i64>,
     /// The handshake's completing ACK.
     pub handshake_ack: Option<At>,
     /// A SYN-ACK whose acknowledgment was not the client's ISN + 1.
@@ -157,6 +163,7 @@ impl Connection {
             invalid_flags: None,
             invalid_flags_count: 0,
             finished_at_ns: at.ns,
+            time_wait_ends_ns: None,
             handshake_ack: None,
             handshake_ack_mismatch: None,
             simultaneous_open: false,
@@ -588,9 +595,6 @@ impl Connection {
 
     /// The capture time after which nothing more is expected of this connection.
     pub fn deadline(&self, config: &Config) -> i64 {
-        if let Some((_, ends)) = self.time_wait_ends(config) {
-            return ends;
-        }
         if self.is_over() {
             return self.last.ns.saturating_add(config.closed_linger_ns);
         }

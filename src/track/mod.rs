@@ -61,8 +61,9 @@ pub struct Config {
     pub msl_ns: i64,
     /// A connection with no packet for this long is finalised as it stands.
     pub idle_timeout_ns: i64,
-    /// A connection that is over (both sides closed) is kept this long for stragglers (late
-    /// retransmissions, duplicate RSTs) before it is finalised.
+    /// A connection that is over (both sides closed, or one in TIME-WAIT) is kept this long for
+    /// stragglers (a retransmitted FIN, duplicate RSTs) before its record is emitted; its
+    /// TIME-WAIT then continues as a tombstone.
     pub closed_linger_ns: i64,
     /// Most connections held at once; beyond it the longest idle are finalised early.
     pub max_connections: usize,
@@ -78,7 +79,7 @@ impl Default for Config {
         Config {
             msl_ns: 30 * SECOND,
             idle_timeout_ns: 300 * SECOND,
-            closed_linger_ns: 10 * SECOND,
+            closed_linger_ns: 2 * SECOND,
             max_connections: 1_000_000,
             zeek: zeek::ZeekConfig::default(),
         }

@@ -1,7 +1,13 @@
 //! The flow table: each 4-tuple's current incarnation, new incarnations on a new ISN, and
-//! finalisation by capture time (TIME-WAIT expiry, linger after a close, idle timeout) or, when
-//! the table is full, by eviction of the longest idle. Finished connections queue up for the
-//! caller to take; nothing is ever dropped silently.
+//! finalisation by capture time (a short linger after a close, idle timeout) or, when the table
+//! is full, by eviction of the longest idle. Finished connections queue up for the caller to
+//! take; nothing is ever dropped silently.
+//!
+//! A closed connection leaves behind a tombstone of a hundred-odd bytes for the rest of its
+//! TIME-WAIT (2×MSL after the final ACK): it links and judges a new incarnation of the 4-tuple
+//! (TIME-WAIT reuse) and absorbs late packets, while the full connection, its record emitted,
+//! is freed. That is what keeps memory flat when hundreds of thousands of connections sit in
+//! TIME-WAIT.
 
 use super::connection::{Addr, Connection, Finish, Previous, RolesFrom};
 use super::state::{At, State};
@@ -30,6 +36,28 @@ pub struct TableStats {
     pub evicted: u64,
     /// Most connections held at once.
     pub peak_connections: usize,
+    /// Packets of a connection that arrived after its record was emitted (absorbed by its
+    /// tombstone: retransmitted FINs and ACKs, RSTs).
+    pub late_packets: u64,
+}
+
+/// Most late RSTs into TIME-WAIT remembered for the report.
+const MAX_LATE_RESETS: usize = 1000;
+
+/// What remains of a closed connection while its 4-tuple is in TIME-WAIT.
+#[derive(Debug, Clone)]
+struct Tombstone {
+    previous: Previous,
+    expires_ns: i64,
+}
+
+/// A RST that reached a side in TIME-WAIT after the connection's record was emitted: the
+/// RFC 1337 hazard, reported on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LateReset {
+    pub connection: u64,
+    pub sender: Side,
+    pub at: At,
 }
 
 #[derive(Clone)]
@@ -37,6 +65,8 @@ pub struct FlowTable {
     config: Config,
     /// Boxed: a connection is a few hundred bytes, and the table moves its values as it grows.
     flows: HashMap<FlowKey, Box<Connection>>,
+    tombstones: HashMap<FlowKey, Tombstone>,
+    late_resets: Vec<LateReset>,
     next_id: u64,
     now_ns: i64,
     next_sweep_ns: Option<i64>,
@@ -49,6 +79,8 @@ impl FlowTable {
         FlowTable {
             config,
             flows: HashMap::new(),
+            tombstones: HashMap::new(),
+            late_resets: Vec::new(),
             next_id: 1,
             now_ns: i64::MIN,
             next_sweep_ns: None,
@@ -94,19 +126,25 @@ impl FlowTable {
         let key = FlowKey::new(src, dst);
         let previous = match self.flows.get(&key) {
             Some(conn) if checksum_ok && starts_new_incarnation(conn, seg, src) => {
-                self.flows.remove(&key)
+                self.flows.remove(&key).map(|old| {
+                    let link = previous_of(&old);
+                    self.finalize(old, Finish::NewIncarnation);
+                    link
+                })
             }
             Some(_) => None,
-            None => {
-                self.make_room();
-                None
-            }
+            None => match self.tombstones.remove(&key) {
+                Some(grave) if !is_bare_syn(seg) => {
+                    self.absorb_late(&grave, seg, src, at);
+                    self.tombstones.insert(key, grave);
+                    return;
+                }
+                grave => {
+                    self.make_room();
+                    grave.map(|g| g.previous)
+                }
+            },
         };
-        let previous = previous.map(|old| {
-            let link = previous_of(&old);
-            self.finalize(old, Finish::NewIncarnation);
-            link
-        });
         let conn = self.flows.entry(key).or_insert_with(|| {
             let id = self.next_id;
             self.next_id += 1;
@@ -122,6 +160,31 @@ impl FlowTable {
             conn.on_corrupt_segment(seg, at);
         }
         self.stats.peak_connections = self.stats.peak_connections.max(self.flows.len());
+    }
+
+    /// A packet of a connection whose record is out: counted, and a RST into TIME-WAIT kept.
+    fn absorb_late(&mut self, grave: &Tombstone, seg: &Segment<'_>, src: Addr, at: At) {
+        self.stats.late_packets += 1;
+        let Some((tw_side, _)) = grave.previous.time_wait else {
+            return;
+        };
+        let sender = if src == grave.previous.old_client {
+            Side::Client
+        } else {
+            Side::Server
+        };
+        if seg.flags.rst() && sender != tw_side && self.late_resets.len() < MAX_LATE_RESETS {
+            self.late_resets.push(LateReset {
+                connection: grave.previous.id,
+                sender,
+                at,
+            });
+        }
+    }
+
+    /// RSTs into TIME-WAIT that came after their connection's record was emitted.
+    pub fn late_resets(&self) -> &[LateReset] {
+        &self.late_resets
     }
 
     /// Takes the connections finished so far, in the order they finished.
@@ -154,10 +217,12 @@ impl FlowTable {
         }
     }
 
-    /// Finalises every connection whose deadline has passed, in id order.
+    /// Finalises every connection whose deadline has passed, in id order, and forgets the
+    /// tombstones whose TIME-WAIT is over.
     fn sweep(&mut self) {
         let now = self.now_ns;
         let config = self.config;
+        self.tombstones.retain(|_, t| t.expires_ns > now);
         let mut due: Vec<(u64, FlowKey)> = self
             .flows
             .iter()
@@ -173,12 +238,35 @@ impl FlowTable {
             conn.expire_time_wait(&config, now);
             let finish = if timed_wait {
                 Finish::TimeWaitExpired
+            } else if conn.time_wait_ends(&config).is_some() {
+                Finish::TimeWait
             } else if conn.is_over() {
                 Finish::Closed
             } else {
                 Finish::IdleTimeout
             };
+            if conn.is_over() {
+                self.bury(key, &conn, now);
+            }
             self.finalize(conn, finish);
+        }
+    }
+
+    /// Leaves a tombstone for a closed connection: until its TIME-WAIT ends, or for the linger
+    /// time when nobody is in TIME-WAIT (to absorb stragglers after a RST).
+    fn bury(&mut self, key: FlowKey, conn: &Connection, now: i64) {
+        let expires_ns = conn.time_wait_ends(&self.config).map_or(
+            now.saturating_add(self.config.closed_linger_ns),
+            |(_, ends)| ends,
+        );
+        if expires_ns > now {
+            self.tombstones.insert(
+                key,
+                Tombstone {
+                    previous: previous_of(conn),
+                    expires_ns,
+                },
+            );
         }
     }
 
@@ -211,6 +299,12 @@ impl FlowTable {
         conn.deliver_all_pending();
         conn.finish = Some(finish);
         conn.finished_at_ns = self.now_ns.max(conn.last.ns);
+        conn.time_wait_ends_ns = conn
+            .ends
+            .iter()
+            .filter_map(|e| e.time_wait_from)
+            .map(|from| from.ns.saturating_add(self.config.time_wait_ns()))
+            .max();
         for end in &mut conn.ends {
             end.zero_window.close_at_end(conn.finished_at_ns);
         }
@@ -218,11 +312,15 @@ impl FlowTable {
     }
 }
 
+fn is_bare_syn(seg: &Segment<'_>) -> bool {
+    let f = seg.flags;
+    f.syn() && !f.ack() && !f.rst()
+}
+
 /// A bare SYN with a new ISN begins a new incarnation, unless it is a retransmission (same ISN),
 /// the other half of a simultaneous open, or a SYN captured after the SYN-ACK that answers it.
 fn starts_new_incarnation(conn: &Connection, seg: &Segment<'_>, src: Addr) -> bool {
-    let f = seg.flags;
-    if !f.syn() || f.ack() || f.rst() {
+    if !is_bare_syn(seg) {
         return false;
     }
     let sender = conn.side_of(src);

@@ -416,3 +416,70 @@ mod never_panics {
         }
     }
 }
+
+/// Advances the capture clock by `secs` with a packet on another 4-tuple, so the table sweeps.
+fn later(w: &mut Wire, secs: u64) {
+    w.packet += secs * 1000;
+    let at = At::packet(w.now(), w.packet);
+    let other = Addr {
+        port: 50000 + (w.packet % 1000) as u16,
+        ..CLIENT
+    };
+    w.table
+        .on_segment(&segment(other, SERVER, SYN, 1, 0, 0), at);
+    w.done.extend(w.table.take_finished().map(|c| *c));
+}
+
+#[test]
+fn a_closed_connection_is_reported_after_the_linger_and_its_time_wait_goes_on_as_a_tombstone() {
+    let mut w = time_wait();
+    later(&mut w, 3);
+    let c = w
+        .done
+        .iter()
+        .find(|c| c.id == 1)
+        .expect("reported after the linger")
+        .clone();
+    assert_eq!(c.finish, Some(Finish::TimeWait));
+    assert_eq!(c.state(Side::Client), TimeWait);
+    assert_eq!(
+        c.time_wait_ends_ns,
+        Some(c.end(Side::Client).time_wait_from.unwrap().ns + 60_000_000_000)
+    );
+    // A new SYN on the 4-tuple 10 s later is still judged against the old TIME-WAIT.
+    later(&mut w, 10);
+    w.client(SYN, C_ISN + 100_000, 0);
+    let new = w.finish();
+    let prev = new.previous.expect("linked through the tombstone");
+    assert_eq!(
+        (prev.id, prev.time_wait.map(|(s, _)| s)),
+        (1, Some(Side::Client))
+    );
+}
+
+#[test]
+fn late_packets_of_a_reported_connection_do_not_start_a_new_one() {
+    let mut w = time_wait();
+    later(&mut w, 3);
+    let before = w.table.stats().connections;
+    w.server(FIN | ACK, S_ISN + 1, C_ISN + 2);
+    w.server(RST, S_ISN + 2, 0);
+    assert_eq!(
+        w.table.stats().connections,
+        before,
+        "no midstream connection from stragglers"
+    );
+    assert_eq!(w.table.stats().late_packets, 2);
+    let late = w.table.late_resets();
+    assert_eq!(late.len(), 1);
+    assert_eq!((late[0].connection, late[0].sender), (1, Side::Server));
+}
+
+#[test]
+fn a_tombstone_is_forgotten_when_time_wait_ends() {
+    let mut w = time_wait();
+    later(&mut w, 3);
+    later(&mut w, 61);
+    w.client(SYN, C_ISN + 100_000, 0);
+    assert!(w.finish().previous.is_none());
+}

@@ -180,7 +180,8 @@ impl ZeekRow {
 pub struct ZeekView {
     config: ZeekConfig,
     done: Vec<ZeekRow>,
-    current: Option<Session>,
+    /// Boxed: most of a connection's size otherwise, and allocated once per row.
+    current: Option<Box<Session>>,
 }
 
 impl ZeekView {
@@ -211,7 +212,7 @@ impl ZeekView {
     /// Every row: those Zeek's timers closed, then the current one.
     pub fn rows(&self) -> Vec<ZeekRow> {
         let mut rows = self.done.clone();
-        rows.extend(self.current.as_ref().map(Session::row));
+        rows.extend(self.current.as_ref().map(|s| s.row()));
         rows
     }
 
@@ -230,7 +231,7 @@ impl ZeekView {
         let ports = self.config.server_ports;
         let session = self
             .current
-            .get_or_insert_with(|| Session::new(seg, t, ports));
+            .get_or_insert_with(|| Box::new(Session::new(seg, t, ports)));
         session.on_packet(seg, t, checksum_ok);
     }
 }
@@ -277,6 +278,9 @@ impl Scaled {
     }
 }
 
+/// Most blocks held above holes per direction; later ones are treated as unseen.
+const MAX_BLOCKS: usize = 64;
+
 /// What Zeek's reassembler needs for content gaps: how far the stream was delivered in order,
 /// and the blocks seen above a hole. Relative sequence numbers (1 is the first data octet).
 #[derive(Debug, Clone)]
@@ -311,17 +315,24 @@ impl Reassembly {
             }
             return;
         }
-        // Above a hole: keep it, merged with its neighbours.
-        let at = self.blocks.partition_point(|&(s, _)| s < start);
-        self.blocks.insert(at, (start, end));
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.blocks.len());
-        for &(s, e) in &self.blocks {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
+        // Above a hole: keep it, merged in place with the blocks it touches.
+        let first = self.blocks.partition_point(|&(_, e)| e < start);
+        let past = self.blocks.partition_point(|&(s, _)| s <= end);
+        if first < past {
+            let (mut lo, mut hi) = (start, end);
+            if let (Some(&(s, _)), Some(&(_, e))) =
+                (self.blocks.get(first), self.blocks.get(past - 1))
+            {
+                lo = lo.min(s);
+                hi = hi.max(e);
             }
+            self.blocks.drain(first + 1..past);
+            if let Some(b) = self.blocks.get_mut(first) {
+                *b = (lo, hi);
+            }
+        } else if self.blocks.len() < MAX_BLOCKS {
+            self.blocks.insert(first, (start, end));
         }
-        self.blocks = merged;
     }
 
     /// Delivers blocks that now continue the in-order stream.
@@ -501,11 +512,10 @@ impl Endpoint {
         let last = Self::full(self.last_seq, self.seq_wraps);
         let ack = Self::full(self.ack_seq, self.ack_wraps);
         let mut size = last.max(ack).wrapping_sub(u64::from(self.start_seq));
-        if size != 0 {
-            size -= 1;
-        }
-        if self.fin_count > 0 && size != 0 {
-            size -= 1;
+        // Not the SYN octet, nor the FIN's.
+        size = size.saturating_sub(1);
+        if self.fin_count > 0 {
+            size = size.saturating_sub(1);
         }
         size
     }
@@ -563,19 +573,12 @@ impl Session {
             port: seg.dst_port,
         };
         let f = seg.flags;
-        let mut flip = false;
-        if !f.syn() || f.ack() {
-            if ports.contains(src.port) {
-                flip = if ports.contains(dst.port) {
-                    !f.syn() && src.port < dst.port
-                } else {
-                    true
-                };
-            }
-        }
-        if flip && is_broadcast(dst.ip) {
-            flip = false;
-        }
+        // Only a connection that does not start with a bare SYN is a candidate; when both
+        // ports are likely servers', a SYN-ACK is never flipped (stealth scans send those).
+        let candidate = (!f.syn() || f.ack()) && ports.contains(src.port);
+        let flip = candidate
+            && (!ports.contains(dst.port) || (!f.syn() && src.port < dst.port))
+            && !is_broadcast(dst.ip);
         let (orig, resp) = if flip { (dst, src) } else { (src, dst) };
         Session {
             orig,
@@ -1482,6 +1485,25 @@ mod tests {
         let rows = v.rows();
         assert_eq!((rows[0].conn_state, rows[0].history.as_str()), ("OTH", "C"));
         assert_eq!((rows[0].orig_pkts, rows[0].resp_pkts), (0, 0));
+    }
+
+    #[test]
+    fn gaps_are_the_acknowledged_octets_never_seen() {
+        let mut r = Reassembly::default();
+        r.add(1, 11);
+        r.add(21, 31);
+        r.add(41, 51);
+        r.add(45, 61);
+        assert_eq!(r.blocks, vec![(21, 31), (41, 61)]);
+        let mut gaps = GapList::default();
+        r.acknowledged(61, false, &mut gaps);
+        let got: Vec<_> = gaps.iter().copied().collect();
+        assert_eq!(got, vec![(11, 10), (31, 10)]);
+        assert_eq!(r.delivered, 61);
+        assert!(r.blocks.is_empty());
+        let mut none = GapList::default();
+        r.acknowledged(61, false, &mut none);
+        assert_eq!(none.len, 0);
     }
 
     #[test]

@@ -2,13 +2,13 @@
 # Regenerate the kernel-produced packet captures in testdata/kernel/.
 #
 # Usage:   sudo testdata/generate/generate.sh [--list] [scenario...]
-#          (no scenario names: all of them, in the order listed below)
+#          (no scenario names: all of them, in the order of --list)
 #
 # Needs:   root (network namespaces, nft, tc, sysctl inside namespaces);
 #          Linux with veth, nf_tables, the tbf qdisc and IPv6;
 #          iproute2 (ip, tc), nftables (nft), tcpdump, python3 (stdlib only);
 #          ethtool is optional (used to switch off offloads, see below).
-# Time:    about 65 s for the full set (most of it fixed sleeps: keepalive
+# Time:    about 80 s for the full set (most of it fixed sleeps: keepalive
 #          idles, a 6 s CLOSE-WAIT, 5 s of FIN retransmissions, ...).
 #
 # Every scenario runs in a fresh pair of namespaces, tl-cli and tl-srv,
@@ -29,6 +29,12 @@
 #
 # The scenarios themselves are in scenarios.py (one sequential Python program
 # drives both endpoints); see README.md for what each capture contains.
+#
+# Three captures are not written by tcpdump directly but derived from a
+# kernel capture made the same way (see post_process below):
+# segment-not-captured and ack-of-unseen-data have one data segment removed
+# (drop_packet.py, to simulate capture drops), and two-interfaces.pcapng
+# joins a capture on each veth end, client side first (merge_pcapng.py).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,6 +53,9 @@ ALL=(
     simultaneous-close half-close-data syn-burst
     keepalive keepalive-timeout zero-window
     midstream many-connections ipv6-normal truncated-snaplen
+    excessive-retransmission syn-in-open-connection syn-with-data
+    simultaneous-open segment-not-captured ack-of-unseen-data
+    two-interfaces
 )
 
 die() { echo "generate.sh: $*" >&2; exit 1; }
@@ -81,7 +90,7 @@ fi
 # -------------------------------------------------------------- cleanup
 
 PY_PID=
-TCPDUMP_PID=
+TCPDUMP_PIDS=()
 SYNC_DIR=
 
 netns_down() {
@@ -89,19 +98,22 @@ netns_down() {
     ip netns del "$SRV_NS" 2>/dev/null || true
 }
 
-# stop_tcpdump: SIGINT (tcpdump flushes and closes the file), wait up to
-# 5 s, then SIGKILL.
+# stop_tcpdump: SIGINT to every tcpdump we started (it flushes and closes
+# the file), wait up to 5 s for each, then SIGKILL.
 stop_tcpdump() {
-    local i
-    [[ -n $TCPDUMP_PID ]] || return 0
-    kill -INT "$TCPDUMP_PID" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$TCPDUMP_PID" 2>/dev/null || break
-        sleep 0.05
+    local i pid
+    for pid in "${TCPDUMP_PIDS[@]}"; do
+        kill -INT "$pid" 2>/dev/null || true
     done
-    kill -KILL "$TCPDUMP_PID" 2>/dev/null || true
-    wait "$TCPDUMP_PID" 2>/dev/null || true
-    TCPDUMP_PID=
+    for pid in "${TCPDUMP_PIDS[@]}"; do
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    TCPDUMP_PIDS=()
 }
 
 cleanup() {
@@ -169,30 +181,66 @@ wait_file() {
     return 1
 }
 
+# start_tcpdump NS DEV FILE LOG [tcpdump options...]: capture `tcp` on DEV
+# inside NS and wait until tcpdump is listening.
+start_tcpdump() {
+    local ns=$1 dev=$2 file=$3 log=$4 i pid
+    shift 4
+    # Started as a simple command (not through the `ns` helper) so that $!
+    # is the tcpdump process itself: `ip netns exec` execs it.
+    ip netns exec "$ns" tcpdump -i "$dev" -Z root -U --immediate-mode \
+        "$@" -w "$file" tcp 2>"$log" &
+    pid=$!
+    TCPDUMP_PIDS+=("$pid")
+    for ((i = 0; i < 100; i++)); do
+        grep -qs 'listening on' "$log" && return 0
+        kill -0 "$pid" 2>/dev/null || die "tcpdump on $dev exited: $(cat "$log")"
+        sleep 0.05
+    done
+    die "tcpdump on $dev did not start"
+}
+
+# post_process NAME RAW OUT: derive a fixture from the kernel capture RAW
+# (client side) and, for two-interfaces, $SYNC_DIR/tl-s.pcap.
+post_process() {
+    case $1 in
+    segment-not-captured)   # the 5th of the server's 10 data segments
+        python3 "$HERE/drop_packet.py" --data-from 8080 --nth 5 "$2" "$3" ;;
+    ack-of-unseen-data)     # the server's last data segment
+        python3 "$HERE/drop_packet.py" --data-from 8080 --nth -1 "$2" "$3" ;;
+    two-interfaces)
+        python3 "$HERE/merge_pcapng.py" "$2" "$SYNC_DIR/tl-s.pcap" "$3" ;;
+    *) die "$1: no post-processing defined" ;;
+    esac
+}
+
 run_one() {
-    local name=$1 out="$OUT/$1.pcap" rc=0 i
+    local name=$1 rc=0
+    local out="$OUT/$1.pcap" raw
+    local derived=0 both_ends=0
     local -a snap=()
-    [[ $name == truncated-snaplen ]] && snap=(-s 80)
+    case $name in
+    truncated-snaplen) snap=(-s 80) ;;
+    segment-not-captured | ack-of-unseen-data) derived=1 ;;
+    two-interfaces) derived=1 both_ends=1 out="$OUT/$1.pcapng" ;;
+    esac
 
     netns_up
     SYNC_DIR=$(mktemp -d /tmp/tl-gen.XXXXXX)
     rm -f "$out"
+    raw=$out
+    [[ $derived == 1 ]] && raw="$SYNC_DIR/tl-c.pcap"
 
     timeout 120 python3 "$HERE/scenarios.py" "$name" --sync "$SYNC_DIR" &
     PY_PID=$!
 
     wait_file "$SYNC_DIR/start-capture" 30 || die "$name: scenario failed before capture"
-    # Started directly (not through a shell function) so that $! is the
-    # tcpdump process itself: `ip netns exec` execs it.
-    ip netns exec "$CLI_NS" tcpdump -i tl-c -Z root -U --immediate-mode \
-        "${snap[@]}" -w "$out" tcp 2>"$SYNC_DIR/tcpdump.log" &
-    TCPDUMP_PID=$!
-    for ((i = 0; i < 100; i++)); do
-        grep -qs 'listening on' "$SYNC_DIR/tcpdump.log" && break
-        kill -0 "$TCPDUMP_PID" 2>/dev/null || die "$name: tcpdump exited: $(cat "$SYNC_DIR/tcpdump.log")"
-        sleep 0.05
-    done
-    grep -qs 'listening on' "$SYNC_DIR/tcpdump.log" || die "$name: tcpdump did not start"
+    start_tcpdump "$CLI_NS" tl-c "$raw" "$SYNC_DIR/tcpdump.log" "${snap[@]}"
+    if [[ $both_ends == 1 ]]; then
+        # The server end of the veth, with nanosecond time stamps.
+        start_tcpdump "$SRV_NS" tl-s "$SYNC_DIR/tl-s.pcap" \
+            "$SYNC_DIR/tcpdump-srv.log" --time-stamp-precision=nano
+    fi
     sleep 0.1
     touch "$SYNC_DIR/capturing"
 
@@ -204,11 +252,12 @@ run_one() {
     wait "$PY_PID" || rc=$?
     PY_PID=
     [[ $rc == 0 ]] || die "$name: scenario exited with status $rc"
+    [[ $derived == 1 ]] && post_process "$name" "$raw" "$out"
     rm -rf "$SYNC_DIR"
     SYNC_DIR=
     netns_down
 
-    printf '%-24s %6d packets %8d bytes\n' "$name.pcap" \
+    printf '%-24s %6d packets %8d bytes\n' "${out##*/}" \
         "$(tcpdump -nr "$out" 2>/dev/null | wc -l)" "$(stat -c %s "$out")"
 }
 

@@ -12,14 +12,18 @@ order.  README.md describes what each capture contains and what tcplife must
 report for it.
 """
 
+import fcntl
+import select
 import socket
+import struct
 import sys
+import termios
 import time
 
-from nsnet import (CLI4, CLI_DEV, CLI_NS, PORT, SRV4, SRV_DEV, SRV_NS,
-                   Capture, accept, client_socket, connect, expect_eof,
-                   listener, nft, recv_exact, recv_until_eof, run,
-                   set_linger_abort, sysctl, udp_poke)
+from nsnet import (CLI4, CLI_DEV, CLI_NS, IO_TIMEOUT, PORT, SRV4, SRV_DEV,
+                   SRV_NS, Capture, accept, client_socket, connect,
+                   expect_eof, listener, netns, nft, nft_flush, recv_exact,
+                   recv_until_eof, run, set_linger_abort, sysctl, udp_poke)
 
 REQUEST = b"GET /index.html HTTP/1.0\r\nHost: tl\r\n\r\n"
 RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n"
@@ -485,6 +489,209 @@ def ipv6_normal(cap):
 @scenario
 def truncated_snaplen(cap):
     # Same as normal-client-close; generate.sh captures it with -s 80.
+    _normal_client_close(cap)
+
+
+# ------------------------------------- anomalies beyond the lifecycle basics
+
+
+def _wait_acked(sock, timeout=IO_TIMEOUT):
+    """Block until everything written to `sock` has been acknowledged."""
+    deadline = time.monotonic() + timeout
+    while True:
+        outq = struct.unpack("i", fcntl.ioctl(
+            sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+        if outq == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("%d bytes still unacknowledged" % outq)
+        time.sleep(0.002)
+
+
+def _hold(ns, dev, peer):
+    """Hold everything `ns` sends on `dev` in a drained token bucket (before
+    the capture tap), as simultaneous_close does."""
+    _tbf(ns, dev, "add", "8bit", 200)
+    udp_poke(ns, peer, 150)
+    udp_poke(ns, peer, 150)
+
+
+def _release(ns, dev, peer):
+    _tbf(ns, dev, "change", "1gbit", 100000)
+    udp_poke(ns, peer, 10)    # kick the qdisc so the backlog drains
+
+
+@scenario
+def excessive_retransmission(cap):
+    # 60 response segments of 100 bytes, sent one at a time (each written
+    # once the previous one is acknowledged, so the packet order is fixed).
+    # Segments 2, 5, 8, 12, 15, 18, ... (i % 10 in {2, 5, 8}: 18 of 60) are
+    # marked with a leading "D"; tl-cli's input hook drops each of them the
+    # first time it arrives (after the capture tap: the capture shows it) and
+    # remembers its sequence number, so the retransmission gets through.
+    run(CLI_NS, "nft", "add set inet tl seen "
+        "{ typeof tcp sequence; flags dynamic; size 1024; }")
+    nft(CLI_NS, "input ip saddr %s tcp sport %d @ih,0,8 0x44 "
+        "tcp sequence != @seen add @seen { tcp sequence } drop" % (SRV4, PORT))
+    ls = listener()
+    cap.start()
+    cli = connect(client_socket())
+    srv = accept(ls)
+    srv.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    cli.sendall(REQUEST)
+    recv_exact(srv, len(REQUEST))
+    for i in range(60):
+        mark = b"D" if i % 10 in (2, 5, 8) else b"d"
+        chunk = (mark + b"%02d " % i).ljust(99, b".") + b"\n"
+        srv.sendall(chunk)
+        recv_exact(cli, len(chunk))   # a dropped one arrives once resent
+        _wait_acked(srv)
+    server_closes(cli, srv)
+    time.sleep(SETTLE)
+    cap.stop()
+
+
+@scenario
+def syn_in_open_connection(cap):
+    # The client's socket vanishes without the server hearing: it is closed
+    # with SO_LINGER {1,0} while tl-cli's output hook drops its RST (before
+    # the capture tap, so the capture does not show it).  The client then
+    # connects again from the same port; the server, still ESTABLISHED,
+    # answers the SYN with a challenge ACK (RFC 5961 4.2), which the client
+    # in SYN-SENT answers with a RST (seq = the ACK's ack = the server's
+    # rcv_nxt, so it is accepted and ends the old connection) without leaving
+    # SYN-SENT.  Linux then re-arms the SYN timer at its minimum, so the SYN
+    # is retransmitted ~10 ms later, and the new connection is set up.
+    ls = listener()
+    cap.start()
+    cli = connect(client_socket(bind_port=41000))
+    old = accept(ls)
+    exchange(cli, old)
+    time.sleep(0.1)       # let delayed ACKs go out
+    nft(CLI_NS, "output tcp sport 41000 tcp flags & rst == rst drop")
+    set_linger_abort(cli)
+    cli.close()           # RST, dropped before the wire
+    nft_flush(CLI_NS)
+    time.sleep(0.2)
+    cli = connect(client_socket(bind_port=41000))  # SYN sent twice
+    srv = accept(ls)
+    expect_reset(old)     # the client's answer to the challenge ACK
+    old.close()
+    exchange(cli, srv)
+    client_closes(cli, srv)
+    time.sleep(SETTLE)
+    cap.stop()
+
+
+@scenario
+def syn_with_data(cap):
+    # TCP Fast Open without cookies: the client (0x1 enable | 0x4 no cookie)
+    # puts the request into its SYN, the server (0x2 enable | 0x200 no
+    # cookie required) accepts it at once and its SYN-ACK acknowledges it.
+    sysctl(CLI_NS, "net.ipv4.tcp_fastopen", 0x5)
+    sysctl(SRV_NS, "net.ipv4.tcp_fastopen", 0x202)
+    ls = listener()
+    ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+    cap.start()
+    cli = client_socket()
+    cli.sendto(REQUEST, socket.MSG_FASTOPEN, (SRV4, PORT))  # SYN + request
+    srv = accept(ls)
+    recv_exact(srv, len(REQUEST))
+    srv.sendall(RESPONSE)
+    recv_exact(cli, len(RESPONSE))
+    client_closes(cli, srv)
+    time.sleep(SETTLE)
+    cap.stop()
+
+
+@scenario
+def simultaneous_open(cap):
+    # Two sockets bound to 10.77.0.1:41001 and 10.77.0.2:41002 connect() to
+    # each other.  Each SYN is held in its namespace's drained token bucket
+    # (before the capture tap) until both have been sent; the client's is
+    # released first.  The capture shows client SYN, server SYN, the
+    # client's SYN-ACK, the server's SYN-ACK (it was queued behind the
+    # server's SYN), and an ACK from each: both sides pass SYN-RECEIVED.
+    cport, sport = 41001, 41002
+    with netns(SRV_NS):
+        peer = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    peer.bind((SRV4, sport))
+    cli = client_socket(bind_port=cport)
+    # Resolve ARP both ways first, so the token buckets hold only the SYNs.
+    udp_poke(CLI_NS, SRV4, 10)
+    udp_poke(SRV_NS, CLI4, 10)
+    time.sleep(0.1)
+    cap.start()
+    holds = ((CLI_NS, CLI_DEV, SRV4), (SRV_NS, SRV_DEV, CLI4))
+    for ns, dev, dst in holds:
+        _hold(ns, dev, dst)
+    for sock, dst in ((cli, (SRV4, sport)), (peer, (CLI4, cport))):
+        sock.setblocking(False)
+        err = sock.connect_ex(dst)
+        if err != 115:    # EINPROGRESS
+            raise RuntimeError("connect_ex: errno %d" % err)
+    time.sleep(0.05)
+    for ns, dev, dst in holds:    # the client's SYN first
+        _release(ns, dev, dst)
+        time.sleep(0.02)
+    for sock in (cli, peer):
+        _, writable, _ = select.select([], [sock], [], IO_TIMEOUT)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if not writable or err:
+            raise RuntimeError("simultaneous open failed: errno %d" % err)
+        sock.setblocking(True)
+        sock.settimeout(IO_TIMEOUT)
+    exchange(cli, peer)
+    client_closes(cli, peer)
+    time.sleep(SETTLE)
+    cap.stop()
+
+
+def _burst_transfer(cap):
+    """Request, then a 1000-byte response in one burst of ten 100-byte
+    segments (TCP_MAXSEG 112 on the listener: 100 bytes of payload next to
+    the timestamp option); server closes first.  The client's ACKs are held
+    in tl-cli's token bucket while the burst arrives, so the capture shows
+    all ten segments before the first ACK of any of them."""
+    sysctl(SRV_NS, "net.ipv4.tcp_early_retrans", 0)  # no TLP while held
+    ls = listener()
+    ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 112)
+    cap.start()
+    cli = connect(client_socket())
+    srv = accept(ls)
+    cli.sendall(REQUEST)
+    recv_exact(srv, len(REQUEST))
+    time.sleep(0.1)       # the request's (delayed) ACK is out
+    _hold(CLI_NS, CLI_DEV, SRV4)
+    body = b"".join((b"segment %d of 10 " % (i + 1)).ljust(99, b".") + b"\n"
+                    for i in range(10))
+    srv.sendall(body)
+    recv_exact(cli, len(body))
+    time.sleep(0.03)
+    _release(CLI_NS, CLI_DEV, SRV4)
+    _wait_acked(srv)
+    server_closes(cli, srv)
+    time.sleep(SETTLE)
+    cap.stop()
+
+
+@scenario
+def segment_not_captured(cap):
+    # generate.sh removes the 5th data segment from the capture.
+    _burst_transfer(cap)
+
+
+@scenario
+def ack_of_unseen_data(cap):
+    # generate.sh removes the 10th (last) data segment from the capture.
+    _burst_transfer(cap)
+
+
+@scenario
+def two_interfaces(cap):
+    # normal-client-close; generate.sh captures on both veth ends and joins
+    # the two captures into one pcapng file.
     _normal_client_close(cap)
 
 
