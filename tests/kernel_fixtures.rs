@@ -526,8 +526,6 @@ fn a_syn_while_the_server_is_established_starts_a_new_incarnation() {
 }
 
 #[test]
-#[ignore = "tcplife bug: the client's RST answering the challenge ACK (packets 9, 10) is \
-            charged to the new incarnation's SYN-SENT client instead of ending the old one"]
 fn the_rst_answering_the_challenge_ack_ends_the_abandoned_incarnation() {
     let doc = fixture("syn-in-open-connection");
     let (old, new) = abandoned_and_new(&doc);
@@ -548,8 +546,6 @@ fn the_rst_answering_the_challenge_ack_ends_the_abandoned_incarnation() {
 }
 
 #[test]
-#[ignore = "tcplife bug: the SYN-ACK acknowledging the Fast Open SYN's 38 bytes (packet 2, \
-            ack = ISN + 39) is reported as handshake_ack_mismatch and ignored"]
 fn fast_open_carries_the_request_in_the_syn() {
     let doc = fixture("syn-with-data");
     let c = only_connection(&doc);

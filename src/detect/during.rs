@@ -130,7 +130,7 @@ fn excessive_retransmission(
     Some(Anomaly::new(
         Kind::ExcessiveRetransmission,
         Some(side),
-        conn.first,
+        conn.end(side).first_retransmission.unwrap_or(conn.first),
         Details::ExcessiveRetransmission {
             retransmitted_segments: sent.retransmitted_segments,
             data_segments: sent.data_segments,

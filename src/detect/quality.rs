@@ -26,7 +26,7 @@ fn segment_not_captured(conn: &Connection, side: Side, _: &DetectConfig) -> Opti
         Anomaly::new(
             Kind::SegmentNotCaptured,
             Some(side),
-            conn.first,
+            conn.end(side).first_gap.unwrap_or(conn.first),
             Details::Bytes { bytes },
         )
     })

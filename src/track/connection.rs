@@ -366,7 +366,11 @@ impl Connection {
                     self.set_state(sender, State::SynSent, at);
                 }
                 State::Listen if self.state(receiver) == State::SynSent => {
+                    // It was never listening: it opened actively too.
                     self.simultaneous_open = true;
+                    self.end_mut(sender)
+                        .timeline
+                        .reassume_initial(State::Closed);
                     self.set_state(sender, State::SynSent, at);
                 }
                 _ => {}
@@ -377,8 +381,11 @@ impl Connection {
             return;
         }
         // A SYN-ACK: its sender received a SYN (LISTEN → SYN-RECEIVED) and answers it.
-        if let Some(client_isn) = self.end(receiver).isn() {
-            if SeqNumber::new(seg.ack) != client_isn.plus(1) {
+        if let Some(syn) = &self.end(receiver).syn {
+            // It acknowledges the SYN, and with TCP Fast Open (RFC 7413) possibly the data the
+            // SYN carried: anything from ISN + 1 to ISN + 1 + that data.
+            let ack = SeqNumber::new(seg.ack);
+            if !ack.within(syn.seq.plus(1), syn.payload_len + 1) {
                 self.handshake_ack_mismatch.get_or_insert(at);
                 return;
             }

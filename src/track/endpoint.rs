@@ -67,6 +67,8 @@ const MAX_COPIES: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Control {
     pub seq: SeqNumber,
+    /// Payload carried by the first copy (data on a SYN: TCP Fast Open).
+    pub payload_len: u32,
     pub first: At,
     pub last: At,
     /// Copies after the first.
@@ -79,6 +81,7 @@ impl Control {
     fn new(seq: SeqNumber, at: At) -> Self {
         Control {
             seq,
+            payload_len: 0,
             first: at,
             last: at,
             retransmissions: 0,
@@ -164,6 +167,9 @@ pub struct Endpoint {
     pub payload_at_close_wait: Option<u64>,
     /// Payload this side sent while in CLOSE-WAIT.
     pub payload_in_close_wait: u64,
+    /// The first segment that repeated payload, and the first that skipped sequence space.
+    pub first_retransmission: Option<At>,
+    pub first_gap: Option<At>,
 }
 
 impl Endpoint {
@@ -189,6 +195,8 @@ impl Endpoint {
             ack_of_unseen: None,
             payload_at_close_wait: None,
             payload_in_close_wait: 0,
+            first_retransmission: None,
+            first_gap: None,
         }
     }
 
@@ -214,7 +222,10 @@ impl Endpoint {
                 true
             }
             _ => {
-                self.syn = Some(Control::new(seq, at));
+                self.syn = Some(Control {
+                    payload_len: seg.payload_len,
+                    ..Control::new(seq, at)
+                });
                 self.announced = seg.options.into();
                 false
             }
@@ -312,11 +323,13 @@ impl Endpoint {
             let skipped = start.octets_since(next);
             self.holes.open(next, skipped);
             self.sent.gap_bytes += u64::from(skipped);
+            self.first_gap.get_or_insert(at);
         }
         self.sent.payload_bytes += u64::from(len - old + filled.min(old));
         if resent > 0 {
             self.sent.retransmitted_segments += 1;
             self.sent.retransmitted_bytes += u64::from(resent);
+            self.first_retransmission.get_or_insert(at);
         }
         self.advance_to(end.plus(u32::from(flags.fin())));
         resent > 0

@@ -164,6 +164,17 @@ impl Timeline {
         self.transitions.last().map(|t| t.at)
     }
 
+    /// Corrects the assumed initial state while nothing has happened yet (a side taken for a
+    /// listener that turns out to open actively); returns whether it could.
+    pub(super) fn reassume_initial(&mut self, initial: State) -> bool {
+        if !self.transitions.is_empty() {
+            return false;
+        }
+        self.initial = initial;
+        self.current = initial;
+        true
+    }
+
     /// Moves to `to`, recording the change; returns it, or `None` when already there.
     /// A transition is never dated before the previous one: a receipt inferred late is
     /// clamped to the endpoint's last known change.

@@ -65,6 +65,8 @@ pub struct FlowTable {
     config: Config,
     /// Boxed: a connection is a few hundred bytes, and the table moves its values as it grows.
     flows: HashMap<FlowKey, Box<Connection>>,
+    /// Incarnations abandoned while still open, kept for their last packets.
+    superseded: HashMap<FlowKey, Box<Connection>>,
     tombstones: HashMap<FlowKey, Tombstone>,
     late_resets: Vec<LateReset>,
     next_id: u64,
@@ -79,6 +81,7 @@ impl FlowTable {
         FlowTable {
             config,
             flows: HashMap::new(),
+            superseded: HashMap::new(),
             tombstones: HashMap::new(),
             late_resets: Vec::new(),
             next_id: 1,
@@ -124,13 +127,12 @@ impl FlowTable {
             port: seg.dst_port,
         };
         let key = FlowKey::new(src, dst);
+        if checksum_ok && self.to_superseded(key, seg, src, at) {
+            return;
+        }
         let previous = match self.flows.get(&key) {
             Some(conn) if checksum_ok && starts_new_incarnation(conn, seg, src) => {
-                self.flows.remove(&key).map(|old| {
-                    let link = previous_of(&old);
-                    self.finalize(old, Finish::NewIncarnation);
-                    link
-                })
+                self.flows.remove(&key).map(|old| self.supersede(key, old))
             }
             Some(_) => None,
             None => match self.tombstones.remove(&key) {
@@ -160,6 +162,33 @@ impl FlowTable {
             conn.on_corrupt_segment(seg, at);
         }
         self.stats.peak_connections = self.stats.peak_connections.max(self.flows.len());
+    }
+
+    /// Ends an incarnation because a new one begins. One still open (its peer restarted and
+    /// reconnected) is kept aside for the linger time, because the packets that settle its fate
+    /// (a challenge ACK, the RST answering it) come after the new SYN.
+    fn supersede(&mut self, key: FlowKey, old: Box<Connection>) -> Previous {
+        let link = previous_of(&old);
+        if old.is_over() {
+            self.finalize(old, Finish::NewIncarnation);
+        } else if let Some(older) = self.superseded.insert(key, old) {
+            self.finalize(older, Finish::NewIncarnation);
+        }
+        link
+    }
+
+    /// Feeds a segment to the abandoned incarnation of its 4-tuple when its sequence numbers
+    /// fit that one better than the new one; returns whether it did.
+    fn to_superseded(&mut self, key: FlowKey, seg: &Segment<'_>, src: Addr, at: At) -> bool {
+        let (Some(old), Some(new)) = (self.superseded.get_mut(&key), self.flows.get(&key)) else {
+            return false;
+        };
+        if is_bare_syn(seg) || fit(old, seg, src) <= fit(new, seg, src) {
+            return false;
+        }
+        let sender = old.side_of(src);
+        old.on_segment(seg, sender, at);
+        true
     }
 
     /// A packet of a connection whose record is out: counted, and a RST into TIME-WAIT kept.
@@ -194,16 +223,28 @@ impl FlowTable {
 
     /// The capture is over: finalises everything still held, in id order.
     pub fn finish_all(&mut self) {
-        let mut rest: Vec<Box<Connection>> = self.flows.drain().map(|(_, c)| c).collect();
-        rest.sort_by_key(|c| c.id);
         let now = self.now_ns;
-        for mut conn in rest {
-            conn.expire_time_wait(&self.config, now);
-            let finish = if conn.time_wait_passed(&self.config, now) {
-                Finish::TimeWaitExpired
-            } else {
-                Finish::CaptureEnd
-            };
+        let config = self.config;
+        let mut rest: Vec<(Box<Connection>, Finish)> = self
+            .flows
+            .drain()
+            .map(|(_, mut conn)| {
+                let finish = if conn.time_wait_passed(&config, now) {
+                    Finish::TimeWaitExpired
+                } else {
+                    Finish::CaptureEnd
+                };
+                conn.expire_time_wait(&config, now);
+                (conn, finish)
+            })
+            .chain(
+                self.superseded
+                    .drain()
+                    .map(|(_, c)| (c, Finish::NewIncarnation)),
+            )
+            .collect();
+        rest.sort_by_key(|(c, _)| c.id);
+        for (conn, finish) in rest {
             self.finalize(conn, finish);
         }
     }
@@ -223,6 +264,19 @@ impl FlowTable {
         let now = self.now_ns;
         let config = self.config;
         self.tombstones.retain(|_, t| t.expires_ns > now);
+        let linger = config.closed_linger_ns;
+        let mut settled: Vec<FlowKey> = self
+            .superseded
+            .iter()
+            .filter(|(_, c)| c.last.ns.saturating_add(linger) <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        settled.sort_unstable_by_key(|k| self.superseded.get(k).map(|c| c.id));
+        for key in settled {
+            if let Some(old) = self.superseded.remove(&key) {
+                self.finalize(old, Finish::NewIncarnation);
+            }
+        }
         let mut due: Vec<(u64, FlowKey)> = self
             .flows
             .iter()
@@ -310,6 +364,31 @@ impl FlowTable {
         }
         self.finished.push(conn);
     }
+}
+
+/// How well a segment's sequence and acknowledgment numbers fit what a connection has seen of
+/// its sender and receiver: +1 for each that falls near the expected point, −1 for each that
+/// does not, 0 where nothing is known yet.
+fn fit(conn: &Connection, seg: &Segment<'_>, src: Addr) -> i32 {
+    const NEAR: u32 = 1 << 20;
+    let near = |value: u32, expected: Option<super::SeqNumber>| match expected {
+        Some(e) => {
+            if super::SeqNumber::new(value).within(e.minus(NEAR), 2 * NEAR) {
+                1
+            } else {
+                -1
+            }
+        }
+        None => 0,
+    };
+    let sender = conn.side_of(src);
+    let seq = near(seg.seq, conn.end(sender).next_seq);
+    let ack = if seg.flags.ack() {
+        near(seg.ack, conn.end(sender.peer()).next_seq)
+    } else {
+        0
+    };
+    seq + ack
 }
 
 fn is_bare_syn(seg: &Segment<'_>) -> bool {
