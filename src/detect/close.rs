@@ -196,7 +196,7 @@ pub fn simultaneous_close(conn: &Connection, _: &DetectConfig) -> Option<Anomaly
 
 /// A side sent payload beyond the sequence number of its own FIN.
 pub fn data_after_fin(conn: &Connection, _: &DetectConfig) -> Option<Anomaly> {
-    let (side, at) = first_of(|s| conn.end(s).data_after_fin)?;
+    let (side, at) = first_of(|s| conn.end(s).notes().data_after_fin)?;
     Some(Anomaly::new(
         Kind::DataAfterFin,
         Some(side),

@@ -9,9 +9,14 @@ use crate::track::{Connection, Side};
 pub fn zero_window(conn: &Connection, _: &DetectConfig) -> Option<Anomaly> {
     let side = [Side::Client, Side::Server]
         .into_iter()
-        .filter(|&s| conn.end(s).zero_window.periods > 0)
-        .max_by_key(|&s| (conn.end(s).zero_window.total_ns, std::cmp::Reverse(s)))?;
-    let z = conn.end(side).zero_window;
+        .filter(|&s| conn.end(s).notes().zero_window.periods > 0)
+        .max_by_key(|&s| {
+            (
+                conn.end(s).notes().zero_window.total_ns,
+                std::cmp::Reverse(s),
+            )
+        })?;
+    let z = conn.end(side).notes().zero_window;
     Some(Anomaly::new(
         Kind::ZeroWindow,
         Some(side),
@@ -29,8 +34,8 @@ pub fn zero_window(conn: &Connection, _: &DetectConfig) -> Option<Anomaly> {
 pub fn keepalive(conn: &Connection, _: &DetectConfig) -> Option<Anomaly> {
     let side = [Side::Client, Side::Server]
         .into_iter()
-        .find(|&s| conn.end(s).probes.sent > 0)?;
-    let p = conn.end(side).probes;
+        .find(|&s| conn.end(s).notes().probes.sent > 0)?;
+    let p = conn.end(side).notes().probes;
     Some(Anomaly::new(
         Kind::Keepalive,
         Some(side),
@@ -47,8 +52,8 @@ pub fn keepalive(conn: &Connection, _: &DetectConfig) -> Option<Anomaly> {
 pub fn keepalive_timeout(conn: &Connection, config: &DetectConfig) -> Option<Anomaly> {
     let side = [Side::Client, Side::Server]
         .into_iter()
-        .find(|&s| conn.end(s).probes.unanswered_run >= config.keepalive_timeout_probes)?;
-    let p = conn.end(side).probes;
+        .find(|&s| conn.end(s).notes().probes.unanswered_run >= config.keepalive_timeout_probes)?;
+    let p = conn.end(side).notes().probes;
     Some(Anomaly::new(
         Kind::KeepaliveTimeout,
         Some(side),
@@ -130,7 +135,10 @@ fn excessive_retransmission(
     Some(Anomaly::new(
         Kind::ExcessiveRetransmission,
         Some(side),
-        conn.end(side).first_retransmission.unwrap_or(conn.first),
+        conn.end(side)
+            .notes()
+            .first_retransmission
+            .unwrap_or(conn.first),
         Details::ExcessiveRetransmission {
             retransmitted_segments: sent.retransmitted_segments,
             data_segments: sent.data_segments,

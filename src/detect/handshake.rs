@@ -91,7 +91,7 @@ pub fn simultaneous_open(conn: &Connection, _: &DetectConfig) -> Option<Anomaly>
 
 /// Payload on a SYN: TCP Fast Open, or a malformed stack.
 pub fn syn_with_data(conn: &Connection, _: &DetectConfig) -> Option<Anomaly> {
-    let (side, at) = first_of(|s| conn.end(s).syn_data)?;
+    let (side, at) = first_of(|s| conn.end(s).notes().syn_data)?;
     Some(Anomaly::new(
         Kind::SynWithData,
         Some(side),

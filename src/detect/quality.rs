@@ -21,12 +21,12 @@ pub fn segment_not_captured_server(conn: &Connection, c: &DetectConfig) -> Optio
 /// the capture.
 fn segment_not_captured(conn: &Connection, side: Side, _: &DetectConfig) -> Option<Anomaly> {
     let acked = conn.end(side.peer()).highest_ack?;
-    let bytes = conn.end(side).holes.missing_below(acked);
+    let bytes = conn.end(side).notes().holes.missing_below(acked);
     (bytes > 0).then(|| {
         Anomaly::new(
             Kind::SegmentNotCaptured,
             Some(side),
-            conn.end(side).first_gap.unwrap_or(conn.first),
+            conn.end(side).notes().first_gap.unwrap_or(conn.first),
             Details::Bytes { bytes },
         )
     })
@@ -36,7 +36,7 @@ fn segment_not_captured(conn: &Connection, side: Side, _: &DetectConfig) -> Opti
 pub fn ack_of_unseen_data(conn: &Connection, _: &DetectConfig) -> Option<Anomaly> {
     let (acker, (at, bytes)) = [Side::Client, Side::Server]
         .into_iter()
-        .filter_map(|s| conn.end(s).ack_of_unseen.map(|x| (s, x)))
+        .filter_map(|s| conn.end(s).notes().ack_of_unseen.map(|x| (s, x)))
         .min_by_key(|(_, (at, _)): &(Side, (At, u32))| at.ns)?;
     Some(Anomaly::new(
         Kind::AckOfUnseenData,

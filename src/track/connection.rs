@@ -235,9 +235,9 @@ impl Connection {
         self.last = at;
         self.check_flags(seg, sender, at);
         self.deliver_if_proven(sender, seg, at);
-        let peer_window_closed = self.end(receiver).zero_window.is_closed_window();
+        let peer_window_closed = self.end(receiver).window_closed();
         self.end_mut(sender).count_sent(seg, at, peer_window_closed);
-        self.end_mut(receiver).probes.peer_spoke();
+        self.end_mut(receiver).peer_spoke();
         self.zeek.on_segment(seg, at);
         let f = seg.flags;
         if f.ack() {
@@ -277,8 +277,8 @@ impl Connection {
         let Some(next) = self.end(acker.peer()).next_seq else {
             return;
         };
-        if ack.after(next) && self.end(acker).ack_of_unseen.is_none() {
-            self.end_mut(acker).ack_of_unseen = Some((at, ack.octets_since(next)));
+        if ack.after(next) && self.end(acker).notes().ack_of_unseen.is_none() {
+            self.end_mut(acker).notes_mut().ack_of_unseen = Some((at, ack.octets_since(next)));
         }
     }
 

@@ -1,7 +1,7 @@
 //! What the capture shows of one side of a connection: what it sent (sequence space, options,
 //! counters) and its state timeline.
 
-use super::observe::{Holes, Probes, ZeroWindow};
+use super::observe::{NO_NOTES, Notes};
 use super::seq::SeqNumber;
 use super::state::{At, State, Timeline};
 use crate::decode::{Segment, TcpOptions};
@@ -151,25 +151,12 @@ pub struct Endpoint {
     /// The first TSval this side sent, and the last, for RFC 6191 reuse checks.
     pub first_tsval: Option<u32>,
     pub last_tsval: Option<u32>,
-    /// Sequence space skipped over and not seen filled.
-    pub holes: Holes,
-    pub zero_window: ZeroWindow,
-    /// Keep-alive probes this side sent.
-    pub probes: Probes,
-    /// The first SYN that carried payload.
-    pub syn_data: Option<At>,
-    /// The first payload sent beyond this side's own FIN.
-    pub data_after_fin: Option<At>,
-    /// The first acknowledgment this side sent of data the capture never showed the peer
-    /// sending, and how far beyond it went.
-    pub ack_of_unseen: Option<(At, u32)>,
+    /// The out-of-the-ordinary, boxed on first use: see [`Notes`].
+    notes: Option<Box<Notes>>,
     /// Payload sent when this side entered CLOSE-WAIT, to count what it sent while there.
     pub payload_at_close_wait: Option<u64>,
     /// Payload this side sent while in CLOSE-WAIT.
     pub payload_in_close_wait: u64,
-    /// The first segment that repeated payload, and the first that skipped sequence space.
-    pub first_retransmission: Option<At>,
-    pub first_gap: Option<At>,
 }
 
 impl Endpoint {
@@ -187,16 +174,33 @@ impl Endpoint {
             time_wait_from: None,
             first_tsval: None,
             last_tsval: None,
-            holes: Holes::default(),
-            zero_window: ZeroWindow::default(),
-            probes: Probes::default(),
-            syn_data: None,
-            data_after_fin: None,
-            ack_of_unseen: None,
+            notes: None,
             payload_at_close_wait: None,
             payload_in_close_wait: 0,
-            first_retransmission: None,
-            first_gap: None,
+        }
+    }
+
+    /// What was noted of this side (nothing, for most).
+    pub fn notes(&self) -> &Notes {
+        self.notes.as_deref().unwrap_or(&NO_NOTES)
+    }
+
+    /// The notes, boxed now if this is the first.
+    pub fn notes_mut(&mut self) -> &mut Notes {
+        self.notes.get_or_insert_with(Box::default)
+    }
+
+    /// The window this side advertised last was zero.
+    pub fn window_closed(&self) -> bool {
+        self.notes
+            .as_ref()
+            .is_some_and(|n| n.zero_window.is_closed_window())
+    }
+
+    /// The peer sent something: an outstanding keep-alive probe was answered.
+    pub fn peer_spoke(&mut self) {
+        if let Some(n) = &mut self.notes {
+            n.probes.peer_spoke();
         }
     }
 
@@ -270,15 +274,15 @@ impl Endpoint {
             self.highest_ack = Some(self.highest_ack.map_or(ack, |h| h.latest(ack)));
         }
         self.last_window = seg.window;
-        if !seg.flags.syn() {
-            self.zero_window.advertise(seg.window, at);
+        if !seg.flags.syn() && (seg.window == 0 || self.window_closed()) {
+            self.notes_mut().zero_window.advertise(seg.window, at);
             if seg.window == 0 {
                 self.sent.zero_window_advertisements += 1;
                 kind.zero_window = true;
             }
         }
         if seg.flags.syn() && seg.payload_len > 0 {
-            self.syn_data.get_or_insert(at);
+            self.notes_mut().syn_data.get_or_insert(at);
         }
         kind.retransmission = self.count_payload(seg, at, peer_window_closed);
         kind
@@ -301,7 +305,7 @@ impl Endpoint {
                 self.sent.window_probes += 1;
             } else {
                 self.sent.keepalive_probes += 1;
-                self.probes.sent_one(at);
+                self.notes_mut().probes.sent_one(at);
             }
             return false;
         }
@@ -311,25 +315,29 @@ impl Endpoint {
         }
         self.sent.data_segments += 1;
         if let Some(fin) = self.fin_seq() {
-            if end.after(fin) && self.data_after_fin.is_none() {
-                self.data_after_fin = Some(at);
+            if end.after(fin) {
+                self.notes_mut().data_after_fin.get_or_insert(at);
             }
         }
         let before_next = if end.before(next) { end } else { next };
         let old = before_next.octets_since(start);
-        let filled = self.holes.fill(start, before_next);
+        let filled = self
+            .notes
+            .as_mut()
+            .map_or(0, |n| n.holes.fill(start, before_next));
         let resent = old - filled.min(old);
         if start.after(next) {
             let skipped = start.octets_since(next);
-            self.holes.open(next, skipped);
+            let notes = self.notes_mut();
+            notes.holes.open(next, skipped);
+            notes.first_gap.get_or_insert(at);
             self.sent.gap_bytes += u64::from(skipped);
-            self.first_gap.get_or_insert(at);
         }
         self.sent.payload_bytes += u64::from(len - old + filled.min(old));
         if resent > 0 {
             self.sent.retransmitted_segments += 1;
             self.sent.retransmitted_bytes += u64::from(resent);
-            self.first_retransmission.get_or_insert(at);
+            self.notes_mut().first_retransmission.get_or_insert(at);
         }
         self.advance_to(end.plus(u32::from(flags.fin())));
         resent > 0

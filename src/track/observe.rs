@@ -6,13 +6,64 @@
 use super::seq::SeqNumber;
 use super::state::At;
 
+/// What an endpoint did that is out of the ordinary, kept in a box allocated the first time
+/// anything is noted: most connections never need one, and a flood of them should not pay
+/// for it.
+#[derive(Debug, Clone, Default)]
+pub struct Notes {
+    /// Sequence space skipped over and not seen filled.
+    pub holes: Holes,
+    pub zero_window: ZeroWindow,
+    /// Keep-alive probes this side sent.
+    pub probes: Probes,
+    /// The first SYN that carried payload.
+    pub syn_data: Option<At>,
+    /// The first payload sent beyond this side's own FIN.
+    pub data_after_fin: Option<At>,
+    /// The first acknowledgment this side sent of data the capture never showed the peer
+    /// sending, and how far beyond it went.
+    pub ack_of_unseen: Option<(At, u32)>,
+    /// The first segment that repeated payload, and the first that skipped sequence space.
+    pub first_retransmission: Option<At>,
+    pub first_gap: Option<At>,
+}
+
+/// The notes of an endpoint that has none.
+pub static NO_NOTES: Notes = Notes {
+    holes: Holes {
+        open: Vec::new(),
+        forgotten: 0,
+    },
+    zero_window: ZeroWindow {
+        periods: 0,
+        first: None,
+        open_since: None,
+        total_ns: 0,
+        longest_ns: 0,
+        probes_received: 0,
+    },
+    probes: Probes {
+        sent: 0,
+        answered: 0,
+        first: None,
+        last: None,
+        unanswered_run: 0,
+        awaiting_answer: false,
+    },
+    syn_data: None,
+    data_after_fin: None,
+    ack_of_unseen: None,
+    first_retransmission: None,
+    first_gap: None,
+};
+
 /// Most holes remembered per direction; beyond it the oldest is forgotten (and counted).
 const MAX_HOLES: usize = 8;
 
 /// Ranges of sequence space skipped over by later segments and not (yet) seen filled.
 #[derive(Debug, Clone, Default)]
 pub struct Holes {
-    open: Vec<(SeqNumber, u32)>,
+    pub(super) open: Vec<(SeqNumber, u32)>,
     /// Holes forgotten because too many were open at once.
     pub forgotten: u32,
 }
@@ -124,7 +175,7 @@ pub struct Probes {
     pub last: Option<At>,
     /// Probes in a row with no answer, up to now.
     pub unanswered_run: u32,
-    awaiting_answer: bool,
+    pub(super) awaiting_answer: bool,
 }
 
 impl Probes {

@@ -136,7 +136,9 @@ impl FlowTable {
             }
             Some(_) => None,
             None => match self.tombstones.remove(&key) {
-                Some(grave) if !is_bare_syn(seg) => {
+                // With --zeek-timers a straggler starts a new record instead: Zeek removed the
+                // connection 5 s after its close and makes a new row of it (docs/zeek.md).
+                Some(grave) if !is_bare_syn(seg) && !self.config.zeek.timers => {
                     self.absorb_late(&grave, seg, src, at);
                     self.tombstones.insert(key, grave);
                     return;
@@ -360,7 +362,11 @@ impl FlowTable {
             .map(|from| from.ns.saturating_add(self.config.time_wait_ns()))
             .max();
         for end in &mut conn.ends {
-            end.zero_window.close_at_end(conn.finished_at_ns);
+            if end.window_closed() {
+                end.notes_mut()
+                    .zero_window
+                    .close_at_end(conn.finished_at_ns);
+            }
         }
         self.finished.push(conn);
     }
