@@ -235,6 +235,7 @@ impl Connection {
         self.last = at;
         self.check_flags(seg, sender, at);
         self.deliver_if_proven(sender, seg, at);
+        self.infer_unseen_syn_ack(seg, sender, at);
         let peer_window_closed = self.end(receiver).window_closed();
         self.end_mut(sender).count_sent(seg, at, peer_window_closed);
         self.end_mut(receiver).peer_spoke();
@@ -256,6 +257,24 @@ impl Connection {
         if f.fin() {
             self.on_fin(seg, sender, at);
         }
+    }
+
+    /// A client in SYN-SENT that acknowledges something without SYN received a SYN-ACK the
+    /// capture did not show (a one-sided capture): the handshake completed at this ACK.
+    fn infer_unseen_syn_ack(&mut self, seg: &Segment<'_>, sender: Side, at: At) {
+        let f = seg.flags;
+        if self.state(sender) != State::SynSent || f.syn() || f.rst() || !f.ack() {
+            return;
+        }
+        let peer = sender.peer();
+        self.set_state(sender, State::Established, at);
+        if self.state(peer) == State::Listen {
+            self.set_state(peer, State::SynReceived, at);
+        }
+        if self.state(peer) == State::SynReceived {
+            self.set_state(peer, State::Established, at);
+        }
+        self.handshake_ack.get_or_insert(at);
     }
 
     /// Notes the first segment with a combination of flags no correct stack sends: SYN+FIN,
@@ -490,11 +509,14 @@ impl Connection {
             self.rst_after_close.get_or_insert((sender, at));
         }
         let nothing_to_reset = self.state(sender).is_gone() && self.state(receiver).is_gone();
-        if self.reset.is_some() || nothing_to_reset {
+        if nothing_to_reset {
             self.extra_rsts += 1;
             return;
         }
-        if !self.rst_acceptable(seg, sender) {
+        // A RST to a side that is only listening (or has not been heard from) protects nothing
+        // there: the sender has given up on its own attempt.
+        let aborts_own_attempt = self.state(receiver) == State::Listen;
+        if !aborts_own_attempt && !self.rst_acceptable(seg, sender) {
             self.end_mut(sender).sent.rst_out_of_window += 1;
             return;
         }

@@ -78,14 +78,14 @@ impl Connection {
         }
         if let Some(reset) = self.reset {
             let answered = self.end(Side::Server).syn.is_some();
-            let refused = reset.sender == Side::Server
-                && !answered
-                && !self.midstream()
-                && reset.receiver_state == State::SynSent;
-            return if refused {
-                Outcome::Refused
-            } else {
-                Outcome::Reset
+            let before_answer = !answered && !self.midstream() && !self.handshake_done();
+            return match reset.sender {
+                Side::Server if before_answer && reset.receiver_state == State::SynSent => {
+                    Outcome::Refused
+                }
+                // The client gave up on SYNs nobody answered.
+                Side::Client if before_answer => Outcome::Unanswered,
+                _ => Outcome::Reset,
             };
         }
         if both_fins {

@@ -77,6 +77,8 @@ pub struct FlowTable {
     next_id: u64,
     now_ns: i64,
     next_sweep_ns: Option<i64>,
+    // Boxed like the map's values, so a connection moves from one to the other as a pointer.
+    #[allow(clippy::vec_box)]
     finished: Vec<Box<Connection>>,
     stats: TableStats,
 }
@@ -313,13 +315,13 @@ impl FlowTable {
         }
     }
 
-    /// Leaves a tombstone for a closed connection: until its TIME-WAIT ends, or for the linger
-    /// time when nobody is in TIME-WAIT (to absorb stragglers after a RST).
+    /// Leaves a tombstone for a closed connection whose active closer is still in TIME-WAIT,
+    /// until that ends. (A connection closed by RST has had its linger time for stragglers
+    /// already: what comes after is new.)
     fn bury(&mut self, key: FlowKey, conn: &Connection, now: i64) {
-        let expires_ns = conn.time_wait_ends(&self.config).map_or(
-            now.saturating_add(self.config.closed_linger_ns),
-            |(_, ends)| ends,
-        );
+        let Some((_, expires_ns)) = conn.time_wait_ends(&self.config) else {
+            return;
+        };
         if expires_ns > now {
             self.tombstones.insert(
                 key,
