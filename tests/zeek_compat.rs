@@ -111,7 +111,7 @@ fn read_script_print(text: &str) -> Vec<Row> {
     let mut rows = Vec::new();
     for line in text.lines().filter(|l| l.starts_with("REMOVE:")) {
         let open = line.find('[').unwrap();
-        let close = line.find(']').unwrap();
+        let close = line.rfind("], ").unwrap();
         let mut cols = BTreeMap::new();
         for part in line[open + 1..close].split(", ") {
             if let Some((k, v)) = part.split_once('=') {
@@ -126,7 +126,7 @@ fn read_script_print(text: &str) -> Vec<Row> {
                 cols.insert(name.to_owned(), v.to_owned());
             }
         }
-        let history = line[close + 1..].trim_start_matches(", ").trim();
+        let history = line[close + 3..].trim();
         cols.insert("history".into(), history.into());
         rows.push(Row::from_cols(cols));
     }
@@ -160,17 +160,19 @@ fn server_ports(case: &Value) -> String {
 }
 
 /// Runs tcplife on a case and reads its conn.log back, checking the log's shape.
-fn tcplife_conn_log(trace: &str, case: &Value) -> Vec<Row> {
+fn tcplife_conn_log(trace: &str, case: &Value, timers: bool) -> Vec<Row> {
     let ports = server_ports(case);
     let mut args = vec![
         "analyze",
         "--format",
         "zeek",
         "--quiet",
-        "--zeek-timers",
         "--server-ports",
         &ports,
     ];
+    if timers {
+        args.push("--zeek-timers");
+    }
     if !case["ignore_checksums"].as_bool().unwrap() {
         args.push("--verify-checksums");
     }
@@ -232,7 +234,7 @@ fn score(zeek: &Row, ours: &Row) -> usize {
         .count()
 }
 
-fn compare_case(dir: &Path, diffs: &mut Vec<String>) -> Tally {
+fn compare_case(dir: &Path, timers: bool, diffs: &mut Vec<String>) -> Tally {
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
     let case: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
@@ -245,7 +247,7 @@ fn compare_case(dir: &Path, diffs: &mut Vec<String>) -> Tally {
         other => panic!("{name}: unknown expected format {other}"),
     };
     let trace = dir.join(case["trace"].as_str().unwrap());
-    let ours = tcplife_conn_log(&relative(&trace), &case);
+    let ours = tcplife_conn_log(&relative(&trace), &case, timers);
 
     let mut t = Tally::default();
     let mut used = vec![false; ours.len()];
@@ -309,7 +311,6 @@ fn compare_case(dir: &Path, diffs: &mut Vec<String>) -> Tally {
             }
         }
     }
-    t.missing += 0;
     t
 }
 
@@ -321,8 +322,16 @@ fn pct(a: usize, b: usize) -> f64 {
     }
 }
 
-#[test]
-fn conn_state_and_history_agree_with_zeek() {
+/// Overall agreement: conn_state %, history %, % of cases with every conn_state equal.
+struct Agreement {
+    state: f64,
+    history: f64,
+    cases_all_equal: f64,
+    /// Cases where some row is missing or some compared column differs.
+    imperfect: Vec<String>,
+}
+
+fn agreement(timers: bool) -> Agreement {
     let root_dir = root().join("testdata/zeek");
     let mut cases: Vec<_> = std::fs::read_dir(&root_dir)
         .unwrap()
@@ -336,12 +345,19 @@ fn conn_state_and_history_agree_with_zeek() {
     let mut total = Tally::default();
     let mut cases_all_equal = 0;
     let mut cases_counted = 0;
+    let mut imperfect = Vec::new();
     println!(
-        "{:<22} {:>5} {:>5} {:>12} {:>12} {:>12}",
-        "case", "rows", "unsup", "conn_state", "history", "bytes/pkts"
+        "\n{} --zeek-timers\n{:<22} {:>5} {:>5} {:>12} {:>12} {:>12}",
+        if timers { "with" } else { "without" },
+        "case",
+        "rows",
+        "unsup",
+        "conn_state",
+        "history",
+        "bytes/pkts"
     );
     for dir in &cases {
-        let t = compare_case(dir, &mut diffs);
+        let t = compare_case(dir, timers, &mut diffs);
         let frac = |a: usize, b: usize| format!("{a}/{b}");
         println!(
             "{:<22} {:>5} {:>5} {:>12} {:>12} {:>12}",
@@ -352,6 +368,13 @@ fn conn_state_and_history_agree_with_zeek() {
             frac(t.history_equal, t.history_rows),
             frac(t.counts_equal, t.count_rows),
         );
+        let perfect = t.missing == 0
+            && t.state_equal == t.state_rows
+            && t.history_equal == t.history_rows
+            && t.counts_equal == t.count_rows;
+        if !perfect {
+            imperfect.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+        }
         if t.rows > t.unsupported {
             cases_counted += 1;
             if t.missing == 0 && t.state_equal == t.state_rows {
@@ -368,54 +391,121 @@ fn conn_state_and_history_agree_with_zeek() {
         total.count_rows += t.count_rows;
         total.counts_equal += t.counts_equal;
     }
-    // Rows tcplife could not produce count against it.
+    // Rows tcplife did not produce count against it.
     let state_rows = total.state_rows + total.missing;
     let history_rows = total.history_rows + total.missing;
-    let state = pct(total.state_equal, state_rows);
-    let history = pct(total.history_equal, history_rows);
-    let all_equal = pct(cases_all_equal, cases_counted);
+    let result = Agreement {
+        state: pct(total.state_equal, state_rows),
+        history: pct(total.history_equal, history_rows),
+        cases_all_equal: pct(cases_all_equal, cases_counted),
+        imperfect,
+    };
     println!(
         "TOTAL: {} TCP rows ({} tunnelled, unsupported; {} not produced); conn_state equal on \
-         {:.1}% ({}/{}), history equal on {:.1}% ({}/{}), bytes/packets equal on {:.1}% \
-         ({}/{}); conn_state equal on every row of {:.1}% of cases ({}/{})",
+         {:.1}% ({}/{}), history equal on {:.1}% ({}/{}), bytes/packets/duration equal on \
+         {:.1}% ({}/{}); conn_state equal on every row of {:.1}% of cases ({}/{})",
         total.rows,
         total.unsupported,
         total.missing,
-        state,
+        result.state,
         total.state_equal,
         state_rows,
-        history,
+        result.history,
         total.history_equal,
         history_rows,
         pct(total.counts_equal, total.count_rows),
         total.counts_equal,
         total.count_rows,
-        all_equal,
+        result.cases_all_equal,
         cases_all_equal,
         cases_counted
     );
     for d in &diffs {
         println!("  differs: {d}");
     }
-    assert!(state >= 95.0, "conn_state agreement {state:.1}% < 95%");
-    assert!(all_equal >= 90.0, "cases all equal {all_equal:.1}% < 90%");
-    assert!(history >= 85.0, "history agreement {history:.1}% < 85%");
+    result
 }
 
 #[test]
-fn json_records_carry_the_zeek_row_and_validate() {
+fn conn_state_and_history_agree_with_zeek() {
+    let a = agreement(true);
+    assert!(
+        a.state >= 95.0,
+        "conn_state agreement {:.1}% < 95%",
+        a.state
+    );
+    assert!(
+        a.cases_all_equal >= 90.0,
+        "cases all equal {:.1}% < 90%",
+        a.cases_all_equal
+    );
+    assert!(
+        a.history >= 85.0,
+        "history agreement {:.1}% < 85%",
+        a.history
+    );
+}
+
+/// Without `--zeek-timers` tcplife's records stay whole: rows Zeek splits off on its timers
+/// and reuse rule are not produced, and packets after a close go to the closed connection's
+/// tombstone. docs/zeek.md explains each of these cases; every other case agrees on every row.
+#[test]
+fn whole_records_agree_with_zeek_except_for_timer_splits() {
+    const EXPLAINED: [&str; 5] = [
+        "bad-chksum-localhost",
+        "llc-rst-only",
+        "pop3-basic",
+        "ssh-halfduplex-client",
+        "teredo",
+    ];
+    let a = agreement(false);
+    let unexplained: Vec<_> = a
+        .imperfect
+        .iter()
+        .filter(|c| !EXPLAINED.contains(&c.as_str()))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "unexplained differences: {unexplained:?}"
+    );
+}
+
+#[test]
+fn json_records_carry_the_zeek_rows_and_validate() {
+    // Each refused SYN is sent again with the same ISN: one tcplife record per 4-tuple, but
+    // three Zeek rows (Zeek starts a new row for a SYN on a closed connection).
     let trace = "testdata/zeek/pop3-basic/pop3.pcap";
-    let doc = analyze_json(trace);
+    let out = tcplife(&[
+        "analyze",
+        "--format",
+        "json",
+        "--quiet",
+        "--zeek-timers",
+        trace,
+    ]);
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_schema_valid(&doc, trace);
     let conns = doc["connections"].as_array().unwrap();
-    assert!(!conns.is_empty());
+    let mut rej = 0;
     for c in conns {
         assert_eq!(c["conn_state"], c["zeek"]["conn_state"]);
         assert_eq!(c["history"], c["zeek"]["history"]);
-        assert!(c["zeek"]["split"].as_array().unwrap().is_empty());
+        let rows = std::iter::once(&c["zeek"]).chain(c["zeek"]["split"].as_array().unwrap());
+        rej += rows.filter(|r| r["conn_state"] == "REJ").count();
     }
-    let rej = conns.iter().filter(|c| c["conn_state"] == "REJ").count();
     assert_eq!(rej, 6);
+    let whole = analyze_json(trace);
+    let split = |d: &Value| {
+        d["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["zeek"]["split"].as_array().unwrap().len())
+            .sum::<usize>()
+    };
+    assert_eq!(split(&whole), 0);
+    assert_eq!(split(&doc), 4);
 }
 
 #[test]
