@@ -18,6 +18,33 @@ pub use link::linktype;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpFlags(pub u8);
 
+/// `SYN+ACK`, `PSH+ACK`, `RST`; `none` for no flag at all.
+impl std::fmt::Display for TcpFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const NAMES: [(u8, &str); 8] = [
+            (TcpFlags::SYN, "SYN"),
+            (TcpFlags::FIN, "FIN"),
+            (TcpFlags::RST, "RST"),
+            (TcpFlags::PSH, "PSH"),
+            (TcpFlags::ACK, "ACK"),
+            (TcpFlags::URG, "URG"),
+            (TcpFlags::ECE, "ECE"),
+            (TcpFlags::CWR, "CWR"),
+        ];
+        if self.0 == 0 {
+            return f.write_str("none");
+        }
+        let mut sep = "";
+        for (bit, name) in NAMES {
+            if self.0 & bit != 0 {
+                write!(f, "{sep}{name}")?;
+                sep = "+";
+            }
+        }
+        Ok(())
+    }
+}
+
 impl TcpFlags {
     pub const FIN: u8 = 0x01;
     pub const SYN: u8 = 0x02;

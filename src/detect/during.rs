@@ -73,34 +73,10 @@ pub fn invalid_flags(conn: &Connection, _: &DetectConfig) -> Option<Anomaly> {
         Some(side),
         at,
         Details::InvalidFlags {
-            flags: flag_names(flags),
+            flags: TcpFlags(flags).to_string(),
             count: conn.invalid_flags_count,
         },
     ))
-}
-
-/// "SYN+FIN", "none", ... for people.
-fn flag_names(bits: u8) -> String {
-    const NAMES: [(u8, &str); 8] = [
-        (TcpFlags::SYN, "SYN"),
-        (TcpFlags::FIN, "FIN"),
-        (TcpFlags::RST, "RST"),
-        (TcpFlags::PSH, "PSH"),
-        (TcpFlags::ACK, "ACK"),
-        (TcpFlags::URG, "URG"),
-        (TcpFlags::ECE, "ECE"),
-        (TcpFlags::CWR, "CWR"),
-    ];
-    let names: Vec<&str> = NAMES
-        .iter()
-        .filter(|(b, _)| bits & b != 0)
-        .map(|(_, n)| *n)
-        .collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join("+")
-    }
 }
 
 pub fn excessive_retransmission_client(

@@ -143,6 +143,7 @@ impl<W: Write> TextSummary<W> {
             }
         }
         write_timings(out, report)?;
+        crate::states::write_peaks(out, &report.summary.state_peaks)?;
         self.write_anomalies(report)?;
         write_inputs(&mut self.out, &report.inputs)
     }
@@ -256,7 +257,7 @@ fn write_outcomes(out: &mut impl Write, report: &RunReport) -> io::Result<()> {
     Ok(())
 }
 
-fn meaning(o: Outcome) -> &'static str {
+pub(crate) fn meaning(o: Outcome) -> &'static str {
     match o {
         Outcome::Closed => "both FINs sent and acknowledged",
         Outcome::ClosedUnacked => "both FINs sent, the last never acknowledged",
@@ -389,97 +390,87 @@ fn measure(a: &Anomaly) -> Option<i64> {
 
 /// What a group of findings means, in plain words, with the likely cause.
 fn explain_group(kind: Kind, server: &str, g: &Group) -> String {
-    let n = g.count;
-    let conns = if n == 1 {
+    let conns = if g.count == 1 {
         "1 connection".to_owned()
     } else {
-        format!("{n} connections")
+        format!("{} connections", g.count)
     };
     let extreme = g
         .extreme_ns
         .map(|v| Human(v).to_string())
         .unwrap_or_default();
+    let what = meaning_of(kind).replace("{extreme}", &extreme);
+    format!("{conns} to {server} {what}")
+}
+
+/// The sentence (after "N connections to SERVER") for each kind; `{extreme}` is the largest
+/// duration involved, or the smallest gap for a TIME-WAIT reuse.
+fn meaning_of(kind: Kind) -> &'static str {
     match kind {
-        Kind::MissingFinalAck => format!(
-            "{conns} to {server}: the last FIN was never acknowledged (or only after retransmission): \
-             the side waiting in LAST-ACK never heard back; look for loss or a firewall dropping ACKs"
-        ),
-        Kind::LongCloseWait => format!(
-            "{conns} to {server} stayed in CLOSE-WAIT (up to {extreme}) after the peer closed: \
-             the application on that side is not closing its sockets"
-        ),
-        Kind::TimeWaitReuse => format!(
-            "{conns} to {server} reused a 4-tuple {extreme} after it entered TIME-WAIT: \
-             the client binds fixed ports (SO_REUSEADDR) or runs out of ephemeral ports"
-        ),
-        Kind::RstTeardown => format!(
-            "{conns} to {server} ended with a RST instead of FINs: an application abort \
-             (SO_LINGER 0), a close with unread data, or a crash"
-        ),
-        Kind::Refused => format!(
-            "{conns} refused by {server}: nothing listening on that port, or a firewall rejecting"
-        ),
-        Kind::UnansweredSyn => format!(
-            "{conns} to {server} got no answer to their SYNs: the host is down, or a firewall drops them"
-        ),
-        Kind::HalfOpen => format!(
-            "{conns} to {server} never completed the handshake after the SYN-ACK: \
-             spoofed SYNs, a client that gave up, or ACKs lost on the way back"
-        ),
-        Kind::SynInOpenConnection => format!(
-            "{conns} to {server} were replaced by a new SYN while still open: a peer restarted and reconnected"
-        ),
-        Kind::SimultaneousOpen => {
-            format!("{conns} to {server} opened simultaneously (both sides sent SYN)")
+        Kind::MissingFinalAck => {
+            "never saw the last FIN acknowledged (or only after retransmission): the side \
+             waiting in LAST-ACK never heard back; look for loss or a firewall dropping ACKs"
         }
-        Kind::SynWithData => {
-            format!("{conns} to {server} carried data on the SYN (TCP Fast Open?)")
+        Kind::LongCloseWait => {
+            "stayed in CLOSE-WAIT (up to {extreme}) after the peer closed: the application on \
+             that side is not closing its sockets"
         }
-        Kind::HandshakeAckMismatch => {
-            format!("{conns} to {server}: the SYN-ACK acknowledged the wrong sequence number")
+        Kind::TimeWaitReuse => {
+            "reused a 4-tuple {extreme} after it entered TIME-WAIT: the client binds fixed \
+             ports (SO_REUSEADDR) or runs out of ephemeral ports"
         }
-        Kind::SimultaneousClose => {
-            format!("{conns} to {server} closed simultaneously (both sides passed CLOSING)")
+        Kind::RstTeardown => {
+            "ended with a RST instead of FINs: an application abort (SO_LINGER 0), a close \
+             with unread data, or a crash"
         }
-        Kind::DataAfterFin => format!(
-            "{conns} to {server}: a side sent data after its own FIN (a broken stack or middlebox)"
-        ),
-        Kind::TimeWaitAssassination => format!(
-            "{conns} to {server}: a RST killed the TIME-WAIT of the active closer (RFC 1337 hazard)"
-        ),
-        Kind::RstAfterClose => format!(
-            "{conns} to {server} saw a RST after a clean close (harmless, often a late reply)"
-        ),
-        Kind::ZeroWindow => format!(
-            "{conns} to {server} advertised a zero window (longest {extreme}): a reader stopped reading"
-        ),
-        Kind::Keepalive => format!("{conns} to {server} exchanged keep-alive probes"),
-        Kind::KeepaliveTimeout => format!(
-            "{conns} to {server}: keep-alive probes went unanswered: the peer or the path is gone"
-        ),
-        Kind::InvalidFlags => format!(
-            "{conns} to {server} carried impossible flag combinations: a scanner or a broken stack"
-        ),
-        Kind::ExcessiveRetransmission => format!(
-            "{conns} to {server} retransmitted more than 10 % of their data: loss on the path"
-        ),
-        Kind::Midstream => {
-            format!("{conns} to {server} were picked up mid-stream (handshake not captured)")
+        Kind::Refused => "were refused: nothing listening on that port, or a firewall rejecting",
+        Kind::UnansweredSyn => {
+            "got no answer to their SYNs: the host is down, or a firewall drops them"
         }
-        Kind::SegmentNotCaptured => format!(
-            "{conns} to {server}: data was acknowledged that the capture never saw (capture drops)"
-        ),
-        Kind::AckOfUnseenData => format!(
-            "{conns} to {server}: ACKs for data the capture never saw (capture drops or asymmetric routing)"
-        ),
+        Kind::HalfOpen => {
+            "never completed the handshake after the SYN-ACK: spoofed SYNs, a client that gave \
+             up, or ACKs lost on the way back"
+        }
+        Kind::SynInOpenConnection => {
+            "were replaced by a new SYN while still open: a peer restarted and reconnected"
+        }
+        Kind::SimultaneousOpen => "opened simultaneously (both sides sent SYN)",
+        Kind::SynWithData => "carried data on the SYN (TCP Fast Open?)",
+        Kind::HandshakeAckMismatch => "had a SYN-ACK that acknowledged the wrong sequence number",
+        Kind::SimultaneousClose => "closed simultaneously (both sides passed CLOSING)",
+        Kind::DataAfterFin => {
+            "had a side send data after its own FIN (a broken stack or middlebox)"
+        }
+        Kind::TimeWaitAssassination => {
+            "had the active closer's TIME-WAIT killed by a RST (RFC 1337 hazard)"
+        }
+        Kind::RstAfterClose => "saw a RST after a clean close (harmless, often a late reply)",
+        Kind::ZeroWindow => {
+            "advertised a zero window (longest {extreme}): a reader stopped reading"
+        }
+        Kind::Keepalive => "exchanged keep-alive probes",
+        Kind::KeepaliveTimeout => {
+            "sent keep-alive probes that went unanswered: the peer or the path is gone"
+        }
+        Kind::InvalidFlags => "carried impossible flag combinations: a scanner or a broken stack",
+        Kind::ExcessiveRetransmission => {
+            "retransmitted more than 10 % of their data: loss on the path"
+        }
+        Kind::Midstream => "were picked up mid-stream (handshake not captured)",
+        Kind::SegmentNotCaptured => {
+            "had data acknowledged that the capture never saw (capture drops)"
+        }
+        Kind::AckOfUnseenData => {
+            "had ACKs for data the capture never saw (capture drops or asymmetric routing)"
+        }
         Kind::SynFlood | Kind::TimestampsOutOfOrder | Kind::TruncatedPackets => {
-            format!("{conns} to {server}: {kind}")
+            "(see the episodes in the JSON output)"
         }
     }
 }
 
 /// A finding about no single connection, in plain words.
-fn explain_episode(a: &Anomaly) -> String {
+pub(crate) fn explain_episode(a: &Anomaly) -> String {
     match &a.details {
         Details::SynFlood {
             server,

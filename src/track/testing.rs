@@ -82,12 +82,7 @@ impl Wire {
             Side::Client => (CLIENT, SERVER),
             Side::Server => (SERVER, CLIENT),
         };
-        self.packet += 1;
-        let at = At::packet(self.now(), self.packet);
-        self.table
-            .on_segment(&segment(src, dst, flags, seq, ack, len), at);
-        self.done.extend(self.table.take_finished().map(|c| *c));
-        self
+        self.put(segment(src, dst, flags, seq, ack, len))
     }
 
     /// A pure ACK from `from` advertising `window`.
@@ -102,12 +97,25 @@ impl Wire {
             Side::Client => (CLIENT, SERVER),
             Side::Server => (SERVER, CLIENT),
         };
+        let seg = Segment {
+            window,
+            ..segment(src, dst, TcpFlags::ACK, seq, ack, 0)
+        };
+        self.put(seg)
+    }
+
+    /// Puts a segment on the wire one millisecond after the last.
+    fn put(&mut self, seg: Segment<'static>) -> &mut Self {
         self.packet += 1;
         let at = At::packet(self.now(), self.packet);
-        let mut seg = segment(src, dst, TcpFlags::ACK, seq, ack, 0);
-        seg.window = window;
         self.table.on_segment(&seg, at);
         self.done.extend(self.table.take_finished().map(|c| *c));
+        self
+    }
+
+    /// The same as [`Wire::send`] with no payload, by value, for building fixtures.
+    pub(crate) fn then(mut self, from: Side, flags: u8, seq: u32, ack: u32) -> Self {
+        self.send(from, flags, seq, ack, 0);
         self
     }
 
