@@ -7,6 +7,7 @@ use crate::detect::{
 };
 use crate::report::record::{ConnectionRecord, Moment};
 use crate::report::summary::{Summary, SummaryBuilder};
+use crate::states::StatePeaks;
 use crate::track::table::LateReset;
 use crate::track::{At, Config, Connection, FlowTable, Outcome, Side};
 
@@ -31,6 +32,11 @@ pub trait Sink {
     fn connection(&mut self, record: ConnectionRecord) -> io::Result<()>;
     /// The run is over.
     fn finish(&mut self, report: &RunReport) -> io::Result<()>;
+    /// Told each packet's capture time before it is analysed (the first call gives the
+    /// capture's start); returning false ends the current input there, as if it ended.
+    fn frame(&mut self, _ts_ns: i64) -> bool {
+        true
+    }
 }
 
 /// Told how far reading has got, for a progress bar.
@@ -218,6 +224,7 @@ pub fn analyze(
         detect: settings.detect,
         floods: FloodDetector::default(),
         summary: SummaryBuilder::default(),
+        state_peaks: StatePeaks::new(settings.track.idle_timeout_ns),
         packets: 0,
         last_ts: None,
     };
@@ -260,6 +267,9 @@ pub fn analyze(
         .summary
         .build(table.peak_connections, table.evicted, episodes);
     summary.late_packets = table.late_packets;
+    if let Some((first, last)) = crate::states::capture_span(&inputs) {
+        summary.state_peaks = run.state_peaks.summary(first, last);
+    }
     let report = RunReport { inputs, summary };
     sink.finish(&report)?;
     Ok(report)
@@ -271,6 +281,7 @@ struct Run {
     detect: DetectConfig,
     floods: FloodDetector,
     summary: SummaryBuilder,
+    state_peaks: StatePeaks,
     packets: u64,
     last_ts: Option<i64>,
 }
@@ -291,6 +302,9 @@ impl Run {
                 Ok(None) => return Ok(Ok(())),
                 Err(e) => return Ok(Err(e)),
             };
+            if !sink.frame(frame.ts_ns) {
+                return Ok(Ok(()));
+            }
             self.packets += 1;
             let at = At::packet(frame.ts_ns, self.packets);
             stats.count_frame(&frame, at);
@@ -345,6 +359,8 @@ impl Run {
             let anomalies = detect(&conn, &self.detect);
             let record = ConnectionRecord::new(&conn, anomalies);
             self.summary.add(&record);
+            self.state_peaks
+                .add(&record, self.last_ts.unwrap_or(i64::MIN));
             sink.connection(record)?;
         }
         Ok(())

@@ -10,6 +10,8 @@ pub mod check;
 pub mod cli;
 pub mod decode;
 pub mod detect;
+pub mod picture;
 pub mod report;
+pub mod states;
 pub mod time;
 pub mod track;

@@ -3,7 +3,10 @@
 
 mod analyze;
 mod check;
+mod diagram;
 mod progress;
+mod report;
+mod states;
 
 pub use analyze::{AnalyzeArgs, GateArgs, OutputFormat};
 pub use check::CheckArgs;
@@ -66,6 +69,23 @@ pub enum Command {
     /// Exit codes: 0 everything matches (or was blessed); 1 a difference was found; 2 an error
     /// (a missing or corrupt capture, an unreadable expectation).
     Check(CheckArgs),
+    /// Draw one connection as a ladder diagram in the terminal.
+    ///
+    /// Exit codes: 0 drawn; 1 no connection matches; 2 a wrong command line (or standard
+    /// input, which cannot be read twice); 3, 4, 5 as for analyze; 6 the diagram could not be
+    /// written.
+    Diagram(diagram::DiagramArgs),
+    /// Write one self-contained HTML report: summary, timeline, histograms, anomaly tables and
+    /// ladder diagrams.
+    ///
+    /// Exit codes: 0 written; 3, 4, 5 as for analyze; 6 the report could not be written.
+    Report(report::ReportArgs),
+    /// The endpoints alive at any instant of a capture (`--at`, like `ss -tan` then), or how
+    /// many were in each state through it (`--every`: a table, JSON lines or a chart).
+    ///
+    /// Exit codes: 0 all read; 2 a wrong command line (or a step too short for the capture);
+    /// 3, 4, 5 as for analyze; 6 the output could not be written.
+    States(states::StatesArgs),
 }
 
 /// How connections are tracked and anomalies judged: shared by `analyze` and `check`.
@@ -188,6 +208,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Analyze(args) => ExitCode::from(analyze::run(&args)),
         Command::Check(args) => ExitCode::from(check::run(&args)),
+        Command::Diagram(args) => ExitCode::from(diagram::run(&args)),
+        Command::Report(args) => ExitCode::from(report::run(&args)),
+        Command::States(args) => ExitCode::from(states::run(&args)),
     }
 }
 

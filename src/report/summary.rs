@@ -3,6 +3,7 @@
 
 use super::record::ConnectionRecord;
 use crate::detect::{Anomaly, Severity};
+use crate::states::StatePeakSummary;
 use crate::track::{Outcome, State};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -189,6 +190,7 @@ impl SummaryBuilder {
                 close_wait: self.close_wait.summary(),
                 time_wait: self.time_wait.summary(),
             },
+            state_peaks: StatePeakSummary::default(),
         }
     }
 }
@@ -231,6 +233,8 @@ pub struct Summary {
     /// truncated packets.
     pub episodes: Vec<Anomaly>,
     pub distributions: Distributions,
+    /// The most endpoints in each state at once, and when (see `crate::states`).
+    pub state_peaks: StatePeakSummary,
 }
 
 #[derive(Debug, Clone, Serialize)]
