@@ -113,7 +113,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> u8 {
 }
 
 /// Tells standard error about damaged inputs and clocks that went backwards.
-fn warn(report: &RunReport) {
+pub(super) fn warn(report: &RunReport) {
     let mut err = io::stderr().lock();
     for input in &report.inputs {
         if input.timestamps_backwards > 0 {
@@ -132,7 +132,7 @@ fn warn(report: &RunReport) {
     }
 }
 
-fn exit_code(report: &RunReport) -> u8 {
+pub(super) fn exit_code(report: &RunReport) -> u8 {
     match report.first_error().map(|e| e.kind) {
         None => exit::OK,
         Some("open") => exit::CANNOT_OPEN,

@@ -134,7 +134,7 @@ impl FlowTable {
             port: seg.dst_port,
         };
         let key = FlowKey::new(src, dst);
-        if checksum_ok && self.to_superseded(key, seg, src, at) {
+        if checksum_ok && self.feed_superseded(key, seg, src, at) {
             return;
         }
         let previous = match self.flows.get(&key) {
@@ -188,7 +188,7 @@ impl FlowTable {
 
     /// Feeds a segment to the abandoned incarnation of its 4-tuple when its sequence numbers
     /// fit that one better than the new one; returns whether it did.
-    fn to_superseded(&mut self, key: FlowKey, seg: &Segment<'_>, src: Addr, at: At) -> bool {
+    fn feed_superseded(&mut self, key: FlowKey, seg: &Segment<'_>, src: Addr, at: At) -> bool {
         let (Some(old), Some(new)) = (self.superseded.get_mut(&key), self.flows.get(&key)) else {
             return false;
         };

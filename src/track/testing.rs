@@ -140,62 +140,47 @@ impl Wire {
     }
 }
 
-// Fixtures: one per state, each named for where it leaves the endpoints.
+// Fixtures: one per state, each named for where it leaves the endpoints, each one segment
+// more than the one before.
 
 /// Client SYN-SENT, server LISTEN.
 pub(crate) fn syn_sent() -> Wire {
-    let mut w = Wire::new();
-    w.client(SYN, C_ISN, 0);
-    w
+    Wire::new().then(Side::Client, SYN, C_ISN, 0)
 }
 
 /// Client SYN-SENT (SYN-ACK in flight), server SYN-RECEIVED.
 pub(crate) fn syn_received() -> Wire {
-    let mut w = syn_sent();
-    w.server(SYN | ACK, S_ISN, C_ISN + 1);
-    w
+    syn_sent().then(Side::Server, SYN | ACK, S_ISN, C_ISN + 1)
 }
 
 /// Both ESTABLISHED.
 pub(crate) fn established() -> Wire {
-    let mut w = syn_received();
-    w.client(ACK, C_ISN + 1, S_ISN + 1);
-    w
+    syn_received().then(Side::Client, ACK, C_ISN + 1, S_ISN + 1)
 }
 
 /// Client FIN-WAIT-1, its FIN in flight to the server.
 pub(crate) fn fin_wait_1() -> Wire {
-    let mut w = established();
-    w.client(FIN | ACK, C_ISN + 1, S_ISN + 1);
-    w
+    established().then(Side::Client, FIN | ACK, C_ISN + 1, S_ISN + 1)
 }
 
 /// Client FIN-WAIT-2, server CLOSE-WAIT.
 pub(crate) fn close_wait() -> Wire {
-    let mut w = fin_wait_1();
-    w.server(ACK, S_ISN + 1, C_ISN + 2);
-    w
+    fin_wait_1().then(Side::Server, ACK, S_ISN + 1, C_ISN + 2)
 }
 
 /// Client FIN-WAIT-2 (server FIN in flight), server LAST-ACK.
 pub(crate) fn last_ack() -> Wire {
-    let mut w = close_wait();
-    w.server(FIN | ACK, S_ISN + 1, C_ISN + 2);
-    w
+    close_wait().then(Side::Server, FIN | ACK, S_ISN + 1, C_ISN + 2)
 }
 
 /// Client TIME-WAIT, server CLOSED.
 pub(crate) fn time_wait() -> Wire {
-    let mut w = last_ack();
-    w.client(ACK, C_ISN + 2, S_ISN + 2);
-    w
+    last_ack().then(Side::Client, ACK, C_ISN + 2, S_ISN + 2)
 }
 
 /// Both sent FIN before acknowledging the other's: both CLOSING once they do.
 pub(crate) fn closing() -> Wire {
-    let mut w = fin_wait_1();
-    w.server(FIN | ACK, S_ISN + 1, C_ISN + 1);
-    w
+    fin_wait_1().then(Side::Server, FIN | ACK, S_ISN + 1, C_ISN + 1)
 }
 
 pub(crate) fn transitions(c: &Connection, side: Side) -> Vec<(State, State, Option<u64>)> {
