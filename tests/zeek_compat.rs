@@ -451,9 +451,8 @@ fn conn_state_and_history_agree_with_zeek() {
 /// tombstone. docs/zeek.md explains each of these cases; every other case agrees on every row.
 #[test]
 fn whole_records_agree_with_zeek_except_for_timer_splits() {
-    const EXPLAINED: [&str; 5] = [
+    const EXPLAINED: [&str; 4] = [
         "bad-chksum-localhost",
-        "llc-rst-only",
         "pop3-basic",
         "ssh-halfduplex-client",
         "teredo",
