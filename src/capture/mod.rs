@@ -14,7 +14,7 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use reader::{CaptureReader, ReaderStats};
+pub use reader::{CaptureReader, MAX_SKIPPED_TYPES, OTHER_BLOCK_TYPES, ReaderStats};
 
 /// One captured frame, borrowed from the reader's buffer until the next call to
 /// [`CaptureReader::next_frame`].
@@ -24,13 +24,20 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// The frame's length on the wire.
     pub orig_len: u32,
-    /// Capture time in nanoseconds since the Unix epoch.
+    /// Capture time in nanoseconds since the Unix epoch, always within `0..=MAX_TS_NS`.
     pub ts_ns: i64,
     /// The LINKTYPE_ number of the interface that captured it.
     pub link_type: u32,
     /// Byte offset of the record (pcap record header or pcapng block) in the decompressed stream.
     pub offset: u64,
 }
+
+/// The latest capture time a frame may carry: 2^62 ns after the epoch (in the year 2116; a
+/// classic pcap cannot go past 2106). Frames are never dated before the epoch either, so any two
+/// timestamps differ by less than `i64::MAX`, and adding a duration of up to `i64::MAX / 4` (the
+/// most the command line accepts) to one cannot overflow. A pcapng timestamp outside this range
+/// (a damaged record, or a wild `if_tsoffset`) is reported as corrupt.
+pub const MAX_TS_NS: i64 = 1 << 62;
 
 /// How a capture file is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -124,12 +124,15 @@ impl Interface {
     }
 
     /// Nanoseconds since the epoch for a packet timestamp of this interface, or `None` when the
-    /// result does not fit in an i64 (beyond the year 2262): only a damaged record gets there.
+    /// result is before the epoch or after [`MAX_TS_NS`](super::MAX_TS_NS) (the year 2116):
+    /// only a damaged record or a wild `if_tsoffset` gets there.
     pub(crate) fn ts_ns(&self, ts_high: u32, ts_low: u32) -> Option<i64> {
         let units = (u64::from(ts_high) << 32) | u64::from(ts_low);
         let since_offset = i128::try_from(self.scale.to_ns(units)).ok()?;
         let offset = i128::from(self.offset_s) * NS_PER_S_SIGNED;
-        i64::try_from(since_offset + offset).ok()
+        i64::try_from(since_offset + offset)
+            .ok()
+            .filter(|ns| (0..=super::MAX_TS_NS).contains(ns))
     }
 }
 
@@ -304,6 +307,16 @@ mod tests {
         assert_eq!(interface.ts_ns(0, 10_500_000), Some(500_000_000));
         // 2^64 - 1 ns is past the year 2262.
         assert_eq!(Interface::new(1, 0, 9, 0).ts_ns(u32::MAX, u32::MAX), None);
+        // Before the epoch, and past 2^62 ns (2116): outside what a frame may carry.
+        assert_eq!(interface.ts_ns(0, 9_000_000), None);
+        let at_limit = super::super::MAX_TS_NS as u64;
+        let nanos = Interface::new(1, 0, 9, 0);
+        assert_eq!(
+            nanos.ts_ns((at_limit >> 32) as u32, at_limit as u32),
+            Some(super::super::MAX_TS_NS)
+        );
+        let past = at_limit + 1;
+        assert_eq!(nanos.ts_ns((past >> 32) as u32, past as u32), None);
     }
 
     #[test]

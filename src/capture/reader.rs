@@ -25,9 +25,11 @@ use super::pcapng::{
 };
 use super::{CaptureError, CaptureErrorKind, Compression, Format, Frame};
 
-/// Initial size of pcap-parser's buffer: room for many ordinary frames, so the buffer is
-/// refilled in large reads. It grows when a record does not fit.
-const INITIAL_BUFFER: usize = 1 << 20;
+/// Initial size of pcap-parser's buffer: room for many ordinary frames (the file itself is
+/// read in 1 MiB requests below it). It grows when a record does not fit. Not larger: the
+/// parser zeroes its buffer byte by byte, which in an unoptimised (test) build costs about
+/// 20 ms per MiB on every capture opened.
+const INITIAL_BUFFER: usize = 64 << 10;
 
 /// Mask for the link type in a pcap file header: the top bits carry the FCS length (as in
 /// libpcap's `LT_LINKTYPE`).
@@ -45,9 +47,22 @@ pub struct ReaderStats {
     pub interfaces: u64,
     /// pcapng blocks passed over without yielding a frame, by block type: name resolution,
     /// interface statistics, decryption secrets, custom, unknown and malformed-but-unneeded
-    /// blocks.
+    /// blocks. At most [`MAX_SKIPPED_TYPES`] types are told apart; blocks of further types
+    /// count under [`OTHER_BLOCK_TYPES`] (a file of nothing but 12-byte blocks of distinct
+    /// types would otherwise make this map several times larger than the file).
     pub skipped_blocks: BTreeMap<u32, u64>,
 }
+
+/// Most distinct block types counted one by one in [`ReaderStats::skipped_blocks`].
+pub const MAX_SKIPPED_TYPES: usize = 256;
+/// The key under which [`ReaderStats::skipped_blocks`] counts block types beyond the first
+/// [`MAX_SKIPPED_TYPES`] (0xffffffff, a type no block should have).
+pub const OTHER_BLOCK_TYPES: u32 = u32::MAX;
+
+/// Most interfaces one pcapng section may describe. Real captures have a handful; without a
+/// limit a file of nothing but interface descriptions would hold memory in proportion to its
+/// size.
+const MAX_INTERFACES: usize = 1 << 16;
 
 impl ReaderStats {
     /// Total of [`ReaderStats::skipped_blocks`].
@@ -56,7 +71,14 @@ impl ReaderStats {
     }
 
     fn skipped(&mut self, block_type: u32) {
-        *self.skipped_blocks.entry(block_type).or_insert(0) += 1;
+        let key = if self.skipped_blocks.len() < MAX_SKIPPED_TYPES
+            || self.skipped_blocks.contains_key(&block_type)
+        {
+            block_type
+        } else {
+            OTHER_BLOCK_TYPES
+        };
+        *self.skipped_blocks.entry(key).or_insert(0) += 1;
     }
 }
 
@@ -629,6 +651,12 @@ fn pcapng_step(
             Step::Skip(len)
         }
         Block::InterfaceDescription(description) => {
+            if section.interfaces.len() >= MAX_INTERFACES {
+                return Step::Corrupt(format!(
+                    "a section describes more than {MAX_INTERFACES} interfaces, which no \
+                     capture needs"
+                ));
+            }
             let interface = Interface::from_idb(&description, section.big_endian);
             section.interfaces.push(interface);
             stats.interfaces += 1;
@@ -724,7 +752,8 @@ fn interface_time(
     };
     let Some(ts_ns) = interface.ts_ns(ts_high, ts_low) else {
         return Err(format!(
-            "{what} has a timestamp beyond the year 2262 (raw value {:#x})",
+            "{what} has a timestamp outside the years 1970 to 2116 (raw value {:#x}, before \
+             the interface's resolution and offset apply)",
             (u64::from(ts_high) << 32) | u64::from(ts_low)
         ));
     };

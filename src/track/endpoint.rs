@@ -225,6 +225,9 @@ impl Endpoint {
                 syn.repeat(at);
                 true
             }
+            // A SYN with another ISN from a side already synchronized opens nothing (RFC 9293
+            // §3.10.7.4 answers it with a challenge ACK): the handshake on record stays.
+            Some(_) if self.timeline.current().is_synchronized() => false,
             _ => {
                 self.syn = Some(Control {
                     payload_len: seg.payload_len,
