@@ -80,7 +80,7 @@ impl Default for Config {
             msl_ns: 30 * SECOND,
             idle_timeout_ns: 300 * SECOND,
             closed_linger_ns: 2 * SECOND,
-            max_connections: 150_000,
+            max_connections: 100_000,
             zeek: zeek::ZeekConfig::default(),
         }
     }
