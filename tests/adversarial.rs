@@ -515,3 +515,51 @@ fn timestamps_at_both_ends_of_what_a_capture_can_carry() {
     assert_eq!(records[0]["first"]["time_ns"], 0);
     assert_eq!(records[1]["last"]["time_ns"], last);
 }
+
+#[test]
+fn zero_window_periods_of_a_clock_jumping_back_and_forth_do_not_overflow() {
+    // Fuzzing found this: zero-window periods are summed, and with a clock that jumps back
+    // and forth by decades (allowed here by the longest idle timeout the command line takes)
+    // their sum passed i64::MAX. Five periods of 70 years each, in one connection.
+    let conn = Conn::new([10, 0, 0, 1], 40007, 10, 20);
+    let (early, late) = (1_000_000_000i64, 2_200_000_000 * 1_000_000_000i64);
+    let mut p = vec![
+        (early, conn.c(SYN, 0, 0)),
+        (early, conn.s(SYN | ACK, 0, 1)),
+        (early, conn.c(ACK, 1, 1)),
+    ];
+    for _ in 0..5 {
+        p.push((early, conn.c(ACK, 1, 1).window(0)));
+        p.push((late, conn.c(ACK, 1, 1)));
+    }
+    // Written in this order on purpose: `analyse` sorts by time, so write the file here.
+    let dir = TempDir::new("zero-window-jumps");
+    let path = dir.write("jumps.pcap", &raw_pcap(&p));
+    let out = tcplife(&[
+        "analyze",
+        "--format",
+        "json",
+        "--quiet",
+        "--idle-timeout",
+        "640000h",
+        &path,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_schema_valid(&doc, "zero-window jumps");
+    assert_eq!(doc["summary"]["connections"], 1);
+    let conn = &doc["connections"][0];
+    let zero_window = conn["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "zero_window")
+        .unwrap_or_else(|| panic!("{}", conn["anomalies"]));
+    assert_eq!(zero_window["details"]["periods"], 5);
+    assert_eq!(zero_window["details"]["total_ns"], i64::MAX);
+}

@@ -83,7 +83,7 @@ impl Holes {
         if self.open.is_empty() {
             return 0;
         }
-        let mut filled = 0;
+        let mut filled: u32 = 0;
         let mut kept = Vec::with_capacity(self.open.len() + 1);
         for &(h_start, h_len) in &self.open {
             let h_end = h_start.plus(h_len);
@@ -93,7 +93,9 @@ impl Holes {
                 kept.push((h_start, h_len));
                 continue;
             }
-            filled += to.octets_since(from);
+            // Saturating: holes recorded across a wrap of the sequence space can overlap, and
+            // their sum exceed 2^32.
+            filled = to.octets_since(from).saturating_add(filled);
             if h_start.before(from) {
                 kept.push((h_start, from.octets_since(h_start)));
             }
@@ -149,7 +151,9 @@ impl ZeroWindow {
 
     fn close(&mut self, since: At, end_ns: i64) {
         let d = (end_ns - since.ns).max(0);
-        self.total_ns += d;
+        // Saturating: with a clock that jumps back and forth, periods can add up to more than
+        // the capture spans.
+        self.total_ns = self.total_ns.saturating_add(d);
         self.longest_ns = self.longest_ns.max(d);
         self.open_since = None;
     }
@@ -223,6 +227,17 @@ mod tests {
         assert_eq!(h.missing_below(s(5)), 15);
         assert_eq!(h.fill(s(u32::MAX - 4), s(3)), 8);
         assert_eq!(h.missing_below(s(10)), 12);
+    }
+
+    #[test]
+    fn overlapping_holes_as_large_as_the_sequence_space_do_not_overflow() {
+        // Found by the tracker fuzz target: sequence numbers far apart open holes of up to
+        // 2^31 octets that overlap once the space wraps.
+        let mut h = Holes::default();
+        for _ in 0..3 {
+            h.open(s(0), (1 << 31) - 1);
+        }
+        assert_eq!(h.fill(s(0), s((1 << 31) - 1)), u32::MAX);
     }
 
     #[test]
