@@ -48,6 +48,9 @@ def load(res):
                 m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", line)
                 if m:
                     r["rss_kb"] = int(m.group(1))
+        if not os.path.exists(base + ".out"):
+            r["count"], r["extra"], r["sha256"] = None, {}, None
+            continue
         r["count"], r["extra"] = count(r["tool"], base + ".out")
         if os.path.exists(base + ".sha256"):
             with open(base + ".sha256") as f:

@@ -15,6 +15,7 @@
 #   --captures-only        make the captures (and their copies) and stop
 #   --no-capture           time what bench/out already holds (no root needed)
 #   --no-install           do not apt-get install missing tools
+#   --out DIR              captures and results in DIR instead of bench/out
 #   --clean                delete bench/out and stop
 #
 # Captures, copies and raw results go to bench/out/ (ignored by git); the table is printed and
@@ -24,10 +25,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 OUT=$HERE/out
-RES=$OUT/results
 
 SCALE=full CONNECTIONS= FILE_BYTES=2048 BULK_BYTES= RUNS=5 SLOW_RUNS=3
-REGENERATE=0 CAPTURES_ONLY=0 NO_CAPTURE=0 INSTALL=1
+REGENERATE=0 CAPTURES_ONLY=0 NO_CAPTURE=0 INSTALL=1 CLEAN=0
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 say() { printf '\n== %s\n' "$*" >&2; }
@@ -44,11 +44,16 @@ while [[ $# -gt 0 ]]; do
     --captures-only) CAPTURES_ONLY=1; shift ;;
     --no-capture) NO_CAPTURE=1; shift ;;
     --no-install) INSTALL=0; shift ;;
-    --clean) rm -rf "$OUT"; echo "removed $OUT"; exit 0 ;;
+    --out) OUT=${2:?}; shift 2 ;;
+    --clean) CLEAN=1; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option: $1 (see --help)" ;;
     esac
 done
+if [[ $CLEAN == 1 ]]; then rm -rf "$OUT"; echo "removed $OUT"; exit 0; fi
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+RES=$OUT/results
 case $SCALE in
 full) : "${CONNECTIONS:=350000}" "${BULK_BYTES:=1000M}" ;;
 small) : "${CONNECTIONS:=15000}" "${BULK_BYTES:=50M}" ;;
@@ -125,7 +130,8 @@ make_capture "$MANY" "$MANY_PARAMS" many "$CONNECTIONS" "$FILE_BYTES"
 make_capture "$BULK" "$BULK_PARAMS" bulk "$BULK_BYTES" 2
 
 # Copies of the many-connection capture: pcapng, gzip, and twice concatenated (the second copy
-# shifted to start 2 minutes after the first ends, past TIME-WAIT, so it is one clean timeline).
+# shifted to start within a second of the first one's end: one timeline, twice as long at the
+# same rate, with TIME-WAITs still running across the join, as a longer capture would have).
 fresh() { [[ -s $1 && $1 -nt $MANY ]]; }
 if ! fresh "$OUT/many.pcapng"; then
     say "many.pcapng"
@@ -138,7 +144,7 @@ fi
 if ! fresh "$OUT/many-x2.pcap"; then
     say "many-x2.pcap"
     span=$(capinfos -a -e -S -T -r "$MANY" | awk -F'\t' '{ printf "%d", $3 - $2 + 1 }')
-    editcap -F pcap -t "$((span + 120))" "$MANY" "$OUT/.many-shifted.pcap"
+    editcap -F pcap -t "$span" "$MANY" "$OUT/.many-shifted.pcap"
     mergecap -F pcap -a -w "$OUT/many-x2.pcap" "$MANY" "$OUT/.many-shifted.pcap"
     rm -f "$OUT/.many-shifted.pcap"
 fi
@@ -167,7 +173,9 @@ measure() { # CAPTURE TOOL RUNS -- COMMAND...   (results in $RES/CAPTURE.TOOL.*)
         local status=${PIPESTATUS[0]}
         [[ $status == 0 ]] || die "$id failed (exit $status): see $RES/$id.err"
     else
-        /usr/bin/time -v -o "$RES/$id.time" "$@" >"$RES/$id.out" 2>"$RES/$id.err" ||
+        local keep=$RES/$id.out
+        [[ $tool != gzip-dc ]] || keep=/dev/null   # the decompressed capture itself
+        /usr/bin/time -v -o "$RES/$id.time" "$@" >"$keep" 2>"$RES/$id.err" ||
             die "$id failed (exit $?): see $RES/$id.err"
     fi
     hyperfine -N --output=null --style=none --runs "$runs" \
