@@ -6,8 +6,8 @@
 
 use super::presence::{Reuse, Stay, Until};
 use crate::track::State;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 /// A number per state, in RFC order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,25 +49,36 @@ impl Counts {
 }
 
 /// Deltas of one group (all endpoints, one server, one host) on a grid of instants
-/// `origin + k × width`.
+/// `origin + k × width`. Hashed, not ordered: records arrive out of time order (a connection
+/// is finished when its 4-tuple is reused, or a sweep after it closed), and a change is a hash
+/// probe where a tree would be a search; reading sorts once.
 #[derive(Debug, Clone, Default)]
 pub struct DeltaGrid {
-    cells: BTreeMap<i64, Counts>,
+    cells: HashMap<i64, Counts, foldhash::fast::FixedState>,
 }
 
 impl DeltaGrid {
     /// The running counts at each grid index that saw a change, in time order.
-    pub fn running(&self) -> impl Iterator<Item = (i64, Counts)> + '_ {
-        self.cells
-            .iter()
-            .scan(Counts::default(), |sum, (&k, delta)| {
-                sum.add_all(delta);
+    pub fn running(&self) -> impl Iterator<Item = (i64, Counts)> + use<> {
+        let mut cells: Vec<(i64, Counts)> = self.cells.iter().map(|(&k, &c)| (k, c)).collect();
+        cells.sort_unstable_by_key(|&(k, _)| k);
+        cells
+            .into_iter()
+            .scan(Counts::default(), |sum, (k, delta)| {
+                sum.add_all(&delta);
                 Some((k, *sum))
             })
     }
 
     /// Adds `delta` at grid index `k`; true when that made a new cell.
     fn add(&mut self, k: i64, state: State, delta: i64) -> bool {
+        let mut counts = Counts::default();
+        counts.add(state, delta);
+        self.put(k, &counts)
+    }
+
+    /// Adds `delta` to cell `k`; true when that made it.
+    fn put(&mut self, k: i64, delta: &Counts) -> bool {
         let mut created = false;
         self.cells
             .entry(k)
@@ -75,7 +86,7 @@ impl DeltaGrid {
                 created = true;
                 Counts::default()
             })
-            .add(state, delta);
+            .add_all(delta);
         created
     }
 
@@ -83,10 +94,7 @@ impl DeltaGrid {
     fn coarsen(&mut self, factor: i64) {
         let old = std::mem::take(&mut self.cells);
         for (k, delta) in old {
-            self.cells
-                .entry(ceil_div(k, factor))
-                .or_default()
-                .add_all(&delta);
+            self.put(ceil_div(k, factor), &delta);
         }
     }
 
@@ -103,19 +111,12 @@ fn ceil_div(a: i64, b: i64) -> i64 {
 /// `Grids::time_waits` is never swept below this size.
 const SWEEP_MIN: usize = 1024;
 
-/// A change not yet due: it lies after every packet read so far.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Pending<K> {
-    t: i64,
-    key: K,
-    state: State,
-    delta: i64,
-}
-
 /// Delta grids by group key, sharing one grid. A change later than the last packet read (a
 /// TIME-WAIT timer) waits until the capture reaches it, and is dropped if the capture ends
-/// first; those waiting are the endpoints in TIME-WAIT at the moment, never more. Those
-/// endpoints are also kept by connection, so that a new SYN on the 4-tuple can end them all.
+/// first; those waiting are the endpoints in TIME-WAIT at the moment, never more. Waiting
+/// changes are summed by instant, group and state, so a reuse that cuts a TIME-WAIT short
+/// cancels its timer instead of queueing a second change. The endpoints in TIME-WAIT are also
+/// kept by connection, so that a new SYN on the 4-tuple can end them all.
 #[derive(Debug, Clone)]
 pub struct Grids<K: Ord> {
     origin: i64,
@@ -124,11 +125,14 @@ pub struct Grids<K: Ord> {
     cells: usize,
     /// The last packet's time.
     clock: i64,
-    pending: BinaryHeap<Reverse<Pending<K>>>,
+    /// Changes not yet due, by time: they lie after every packet read so far.
+    pending: BTreeMap<(i64, K, State), i64>,
     /// By connection id: the groups of its endpoints in TIME-WAIT until a timer still ahead.
-    time_waits: HashMap<u64, Vec<(K, i64)>>,
+    time_waits: HashMap<u64, Vec<(K, i64)>, foldhash::fast::RandomState>,
     /// Past timers are swept out of `time_waits` when it grows beyond this.
     sweep_at: usize,
+    /// One endpoint's due changes, netted by grid index before they touch the grid.
+    scratch: Vec<(i64, State, i64)>,
 }
 
 impl<K: Ord + Clone> Grids<K> {
@@ -140,9 +144,10 @@ impl<K: Ord + Clone> Grids<K> {
             groups: BTreeMap::new(),
             cells: 0,
             clock: i64::MIN,
-            pending: BinaryHeap::new(),
-            time_waits: HashMap::new(),
+            pending: BTreeMap::new(),
+            time_waits: HashMap::default(),
             sweep_at: SWEEP_MIN,
+            scratch: Vec::new(),
         }
     }
 
@@ -184,32 +189,52 @@ impl<K: Ord + Clone> Grids<K> {
 
     /// The capture has been read up to `now_ns`: changes up to then are due.
     pub fn advance(&mut self, now_ns: i64) {
-        self.clock = self.clock.max(now_ns);
-        while let Some(Reverse(p)) = self.pending.peek() {
-            if p.t > self.clock {
+        if now_ns <= self.clock {
+            return;
+        }
+        self.clock = now_ns;
+        while let Some(entry) = self.pending.first_entry() {
+            if entry.key().0 > self.clock {
                 break;
             }
-            if let Some(Reverse(p)) = self.pending.pop() {
-                self.apply(&p.key, p.t, p.state, p.delta);
-            }
+            let ((t, key, state), delta) = entry.remove_entry();
+            self.apply(&key, t, state, delta);
         }
     }
 
-    /// Counts the stays of one endpoint of connection `id` in group `key`.
+    /// Counts the stays of one endpoint of connection `id` in group `key`. A stay that begins
+    /// and ends between the same two instants is seen at none of them and touches nothing.
     pub fn add_stays(&mut self, id: u64, key: &K, stays: &[Stay]) {
+        let mut due = std::mem::take(&mut self.scratch);
+        due.clear();
+        let mut ahead = |t: i64, state: State, delta: i64, this: &mut Self| {
+            if t > this.clock {
+                this.wait(key, t, state, delta);
+                return true;
+            }
+            due.push((this.index_of(t), state, delta));
+            false
+        };
         for stay in stays {
-            self.change(key, stay.from_ns, stay.state, 1);
+            ahead(stay.from_ns, stay.state, 1, self);
             let Until::At(t) = stay.until else {
                 continue;
             };
-            self.change(key, t, stay.state, -1);
-            if stay.state == State::TimeWait && t > self.clock {
+            if ahead(t, stay.state, -1, self) && stay.state == State::TimeWait {
                 self.time_waits
                     .entry(id)
                     .or_default()
                     .push((key.clone(), t));
             }
         }
+        due.sort_unstable_by_key(|&(k, state, _)| (k, state));
+        for run in due.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let net: i64 = run.iter().map(|c| c.2).sum();
+            if let (Some(&(k, state, _)), true) = (run.first(), net != 0) {
+                self.apply_at(key, k, state, net);
+            }
+        }
+        self.scratch = due;
         self.sweep_time_waits();
     }
 
@@ -218,9 +243,10 @@ impl<K: Ord + Clone> Grids<K> {
     /// before this record came (a long connection reused the 4-tuple), the endpoint that the
     /// reuse names is ended, in `fallback` groups.
     pub fn reused(&mut self, reuse: Reuse, fallback: &[K]) {
+        let clock = self.clock;
         let ended = match self.time_waits.remove(&reuse.previous) {
-            Some(list) => list,
-            None => fallback
+            Some(list) if list.iter().any(|&(_, t)| t > clock) => list,
+            _ => fallback
                 .iter()
                 .map(|k| (k.clone(), reuse.timer_ns))
                 .collect(),
@@ -246,19 +272,33 @@ impl<K: Ord + Clone> Grids<K> {
 
     fn change(&mut self, key: &K, t: i64, state: State, delta: i64) {
         if t > self.clock {
-            self.pending.push(Reverse(Pending {
-                t,
-                key: key.clone(),
-                state,
-                delta,
-            }));
+            self.wait(key, t, state, delta);
         } else {
             self.apply(key, t, state, delta);
         }
     }
 
+    /// Holds a change until the capture reaches `t`; opposite changes cancel.
+    fn wait(&mut self, key: &K, t: i64, state: State, delta: i64) {
+        match self.pending.entry((t, key.clone(), state)) {
+            Entry::Vacant(slot) => {
+                slot.insert(delta);
+            }
+            Entry::Occupied(mut slot) => {
+                *slot.get_mut() += delta;
+                if *slot.get() == 0 {
+                    slot.remove();
+                }
+            }
+        }
+    }
+
     fn apply(&mut self, key: &K, t: i64, state: State, delta: i64) {
         let k = self.index_of(t);
+        self.apply_at(key, k, state, delta);
+    }
+
+    fn apply_at(&mut self, key: &K, k: i64, state: State, delta: i64) {
         let grid = match self.groups.get_mut(key) {
             Some(g) => g,
             None => self.groups.entry(key.clone()).or_default(),
@@ -365,7 +405,8 @@ mod tests {
                 .running()
                 .map(|(k, c)| (k, c.get(State::TimeWait)))
                 .collect();
-            assert_eq!(counts, vec![(1, 1), (4, 0), (100, 0)]);
+            // The timer's change and its undoing cancelled: nothing happens at 1000.
+            assert_eq!(counts, vec![(1, 1), (4, 0)]);
         }
         // Once the timer has passed, only the named end can be cut short.
         let mut late: Grids<u8> = Grids::new(0, 10);
