@@ -200,3 +200,43 @@ fn durations_on_the_command_line_are_human() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
 }
+
+/// The output does not depend on how many threads track connections: every kernel fixture and
+/// Zeek trace, read together as one run and each on its own, gives the same bytes with 1, 2
+/// and 3 threads, as JSON lines, as a document and as text.
+#[test]
+fn the_output_is_the_same_for_any_number_of_threads() {
+    let mut runs: Vec<Vec<String>> = Vec::new();
+    let zeek_dirs = std::fs::read_dir(root().join("testdata/zeek")).unwrap();
+    let mut dirs: Vec<std::path::PathBuf> = zeek_dirs.map(|e| e.unwrap().path()).collect();
+    dirs.push(root().join("testdata/kernel"));
+    let mut all = Vec::new();
+    for dir in dirs {
+        for capture in captures_in(&dir) {
+            runs.push(vec![relative(&capture)]);
+            all.push(relative(&capture));
+        }
+    }
+    all.sort();
+    assert!(all.len() >= 58, "the fixtures are there: {}", all.len());
+    runs.push(all);
+    for format in ["jsonl", "json", "text"] {
+        for captures in &runs {
+            let output = |threads: &str| {
+                let mut args = vec!["analyze", "--format", format, "--threads", threads];
+                args.extend(captures.iter().map(String::as_str));
+                let out = tcplife(&args);
+                assert!(out.status.code().is_some(), "{args:?} did not exit");
+                (out.status.code(), out.stdout)
+            };
+            let one = output("1");
+            assert!(!one.1.is_empty(), "{captures:?}: no output");
+            for threads in ["2", "3"] {
+                assert!(
+                    output(threads) == one,
+                    "{format} {captures:?}: --threads {threads} differs from --threads 1"
+                );
+            }
+        }
+    }
+}

@@ -196,15 +196,17 @@ fn selectors_pick_the_connection() {
         args.extend_from_slice(extra);
         id_of(&drawn(&args))
     };
-    assert_eq!(pick(&["--conn", "7"]), 7);
-    assert_eq!(pick(&["--conn", "#300"]), 300);
-    assert_eq!(pick(&["--anomaly", "half_open"]), 251);
-    assert_eq!(pick(&["--conn", "10.77.0.1:39406"]), 252);
+    // Connections are numbered by their first packet: many-connections.pcap gives ten packets
+    // to each of its 250, and syn-burst.pcap's SYNs follow from packet 2501 on.
+    assert_eq!(pick(&["--conn", "61"]), 61);
+    assert_eq!(pick(&["--conn", "#2599"]), 2599);
+    assert_eq!(pick(&["--anomaly", "half_open"]), 2501);
+    assert_eq!(pick(&["--conn", "10.77.0.1:39406"]), 2503);
     assert_eq!(pick(&["--conn", "10.77.0.2:8080"]), 1, "either side");
     // The default: the first connection with a warning (here a TIME-WAIT reuse)...
     let default = pick(&[]);
     let warned = pick(&["--anomaly", "time_wait_reuse"]);
-    assert_eq!(default, warned.min(251));
+    assert_eq!(default, warned.min(2501));
     // ...else the first.
     assert_eq!(
         id_of(&drawn(&["testdata/kernel/normal-client-close.pcap"])),

@@ -15,9 +15,10 @@ use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 use super::pcapng::Section;
 use super::{CaptureError, CaptureErrorKind, Compression, Format};
 
-/// Buffer between the file and the decompressor or parser: large, so that a capture on a slow
-/// or network disk is read in few, big requests.
-const FILE_BUFFER: usize = 1 << 20;
+/// Buffer between the file and the decompressor or parser. Smaller than the parser's own
+/// buffer on purpose: the parser asks for nearly its whole buffer at each refill, and a request
+/// at least this large goes straight from the file into the parser's buffer, copied once.
+const FILE_BUFFER: usize = 32 << 10;
 
 /// The largest record or block accepted. Real frames are at most a few hundred KiB (libpcap
 /// caps snapshot lengths at 256 KiB); a larger length is a damaged header, and believing it

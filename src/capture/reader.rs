@@ -25,8 +25,9 @@ use super::pcapng::{
 };
 use super::{CaptureError, CaptureErrorKind, Compression, Format, Frame};
 
-/// Initial size of pcap-parser's buffer: room for many ordinary frames (the file itself is
-/// read in 1 MiB requests below it). It grows when a record does not fit. Not larger: the
+/// Initial size of pcap-parser's buffer: room for many ordinary frames, and the size of the
+/// requests the file is read in (see `open::FILE_BUFFER`). It grows when a record does not
+/// fit. Not larger: the
 /// parser zeroes its buffer byte by byte, which in an unoptimised (test) build costs about
 /// 20 ms per MiB on every capture opened.
 const INITIAL_BUFFER: usize = 64 << 10;

@@ -105,6 +105,13 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
     pub max_connections: usize,
 
+    /// Threads tracking connections, each taking the connections whose 4-tuple hashes to it,
+    /// while one more reads (default: one per core; 1 does everything on one thread). The
+    /// output is the same for any number, unless --max-connections is reached: each thread
+    /// then evicts from its own share of the cap.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
     /// A side that stays in CLOSE-WAIT longer than this is reported (`long_close_wait`).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Anomalies")]
     pub close_wait: i64,
@@ -158,6 +165,7 @@ impl AnalysisArgs {
                 ..Config::default()
             },
             verify_checksums: self.verify_checksums,
+            threads: self.threads.unwrap_or_else(cores),
             detect: DetectConfig {
                 close_wait_ns: self.close_wait,
                 time_wait_ns: self.msl.saturating_mul(2),
@@ -212,6 +220,11 @@ pub fn main() -> ExitCode {
         Command::Report(args) => ExitCode::from(report::run(&args)),
         Command::States(args) => ExitCode::from(states::run(&args)),
     }
+}
+
+/// The machine's cores (1 when that cannot be told).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 #[cfg(test)]

@@ -72,11 +72,27 @@ struct SummaryLine<'a> {
     summary: &'a Summary,
 }
 
+/// One record as a line of `--format jsonl`.
+fn encode_line(record: &mut ConnectionRecord, out: &mut Vec<u8>) -> io::Result<()> {
+    record.kind = Some("connection");
+    serde_json::to_writer(&mut *out, record)?;
+    out.push(b'\n');
+    Ok(())
+}
+
 impl<W: Write> Sink for JsonLines<W> {
     fn connection(&mut self, mut record: ConnectionRecord) -> io::Result<()> {
-        record.kind = Some("connection");
-        serde_json::to_writer(&mut self.out, &record)?;
-        self.out.write_all(b"\n")
+        let mut line = Vec::new();
+        encode_line(&mut record, &mut line)?;
+        self.out.write_all(&line)
+    }
+
+    fn encoder(&self) -> Option<crate::analyze::Encoder> {
+        Some(encode_line)
+    }
+
+    fn encoded(&mut self, line: &[u8]) -> io::Result<()> {
+        self.out.write_all(line)
     }
 
     fn finish(&mut self, report: &RunReport) -> io::Result<()> {

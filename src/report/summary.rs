@@ -33,6 +33,16 @@ impl Default for Histogram {
 }
 
 impl Histogram {
+    /// Adds another histogram's values to this one.
+    fn merge(&mut self, other: &Histogram) {
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            *mine += theirs;
+        }
+    }
+
     pub fn record(&mut self, value: i64) {
         let v = value.max(0);
         self.count += 1;
@@ -139,6 +149,29 @@ impl SummaryBuilder {
         }
     }
 
+    /// Adds what another builder saw (records are counted in any order).
+    pub fn merge(&mut self, other: &SummaryBuilder) {
+        self.connections += other.connections;
+        for (mine, theirs) in [
+            (&mut self.by_outcome, &other.by_outcome),
+            (&mut self.finished_by, &other.finished_by),
+            (&mut self.anomalies_by_kind, &other.anomalies_by_kind),
+            (
+                &mut self.anomalies_by_severity,
+                &other.anomalies_by_severity,
+            ),
+        ] {
+            for (key, n) in theirs {
+                *mine.entry(key).or_default() += n;
+            }
+        }
+        self.midstream += other.midstream;
+        self.handshake_rtt.merge(&other.handshake_rtt);
+        self.duration.merge(&other.duration);
+        self.close_wait.merge(&other.close_wait);
+        self.time_wait.merge(&other.time_wait);
+    }
+
     fn count_anomalies(&mut self, anomalies: &[Anomaly]) {
         for a in anomalies {
             *self.anomalies_by_kind.entry(a.kind.name()).or_default() += 1;
@@ -223,6 +256,8 @@ pub struct Summary {
     pub midstream: u64,
     /// Connections finalised early because the flow table was full.
     pub evicted: u64,
+    /// Most connections the tracker held at once, counted at each sweep of its table (every
+    /// 100 ms of capture time) and at the end: the same for any number of threads.
     pub peak_concurrent_connections: u64,
     /// Packets of connections that came after their record was emitted (during TIME-WAIT).
     pub late_packets: u64,

@@ -39,7 +39,7 @@ pub use filter::{Filter, parse_state};
 pub use grid::Counts;
 pub use instant::{EndpointRow, Instant, InstantOptions};
 pub use peaks::{
-    HostPeak, PeakAt, PortRange, StatePeak, StatePeakSummary, StatePeaks, write_peaks,
+    HostPeak, PeakAt, PeakInput, PortRange, StatePeak, StatePeakSummary, StatePeaks, write_peaks,
 };
 pub use presence::{Reuse, Stay, Until, final_until, reuse, stays};
 pub use render::{

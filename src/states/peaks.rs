@@ -2,9 +2,9 @@
 //! over all endpoints and on the busiest single host, and when.
 
 use super::grid::{DeltaGrid, Grids};
-use super::presence::{reuse, stays};
+use super::presence::{Reuse, Stay, reuse, stays};
 use super::render::offset;
-use crate::report::record::ConnectionRecord;
+use crate::report::record::{ConnectionRecord, EndpointAddr};
 use crate::time::{Human, Rfc3339};
 use crate::track::{Side, State};
 use serde::Serialize;
@@ -25,42 +25,47 @@ type Group = Option<(Side, IpAddr)>;
 /// Accumulates the peaks from the records as they stream past, in bounded memory.
 #[derive(Debug, Clone)]
 pub struct StatePeaks {
-    idle_timeout_ns: i64,
     grids: Grids<Group>,
     ports: BTreeMap<(Side, IpAddr), PortRange>,
     untracked_endpoints: u64,
 }
 
+impl Default for StatePeaks {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl StatePeaks {
-    /// `idle_timeout_ns`: the tracker's idle timeout (an idle connection's endpoints count until
-    /// it passes).
-    pub fn new(idle_timeout_ns: i64) -> Self {
+    pub fn new() -> Self {
         StatePeaks {
-            idle_timeout_ns,
             grids: Grids::new(0, FINEST_NS),
             ports: BTreeMap::new(),
             untracked_endpoints: 0,
         }
     }
 
-    /// One record, read when the capture had been read up to `now_ns`.
-    pub fn add(&mut self, r: &ConnectionRecord, now_ns: i64) {
+    /// One record (what the peaks read of it), read when the capture had been read up to
+    /// `now_ns`.
+    pub fn add(&mut self, r: PeakInput, now_ns: i64) {
         self.grids.advance(now_ns);
-        for side in [Side::Client, Side::Server] {
-            let s = stays(r, side, self.idle_timeout_ns);
-            let local = local(r, side);
-            self.grids.add_stays(r.id, &None, &s);
+        for (side, s) in [
+            (Side::Client, &r.client_stays),
+            (Side::Server, &r.server_stays),
+        ] {
+            let local = r.local(side);
+            self.grids.add_stays(r.id, &None, s);
             let host = Some((side, local.ip));
             if self.track(&host) {
-                self.grids.add_stays(r.id, &host, &s);
+                self.grids.add_stays(r.id, &host, s);
                 self.ports
                     .entry((side, local.ip))
                     .or_insert(PortRange::new(local.port))
                     .add(local.port);
             }
         }
-        if let Some(x) = reuse(r) {
-            let host = Some((x.side, local(r, x.side).ip));
+        if let Some(x) = r.reuse {
+            let host = Some((x.side, r.local(x.side).ip));
             let named: &[Group] = if self.grids.contains(&host) {
                 &[None, host]
             } else {
@@ -146,10 +151,35 @@ impl StatePeaks {
     }
 }
 
-fn local(r: &ConnectionRecord, side: Side) -> crate::report::record::EndpointAddr {
-    match side {
-        Side::Client => r.client,
-        Side::Server => r.server,
+/// What the peaks read of a record, small enough to take out where the record is made, on
+/// another thread (the idle timeout must be the tracker's, as given to [`StatePeaks::new`]).
+#[derive(Debug, Clone)]
+pub struct PeakInput {
+    id: u64,
+    client: EndpointAddr,
+    server: EndpointAddr,
+    client_stays: Vec<Stay>,
+    server_stays: Vec<Stay>,
+    reuse: Option<Reuse>,
+}
+
+impl PeakInput {
+    pub fn of(r: &ConnectionRecord, idle_timeout_ns: i64) -> Self {
+        PeakInput {
+            id: r.id,
+            client: r.client,
+            server: r.server,
+            client_stays: stays(r, Side::Client, idle_timeout_ns),
+            server_stays: stays(r, Side::Server, idle_timeout_ns),
+            reuse: reuse(r),
+        }
+    }
+
+    fn local(&self, side: Side) -> EndpointAddr {
+        match side {
+            Side::Client => self.client,
+            Side::Server => self.server,
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use super::connection::{Addr, Connection, Finish, Previous, RolesFrom};
 use super::state::{At, State};
 use super::{Config, Side};
 use crate::decode::Segment;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// The flow table's maps: foldhash is several times faster than SipHash on 4-tuples and still
 /// seeded per process, so a capture cannot be crafted to collide (output order never depends
@@ -30,8 +30,34 @@ impl FlowKey {
     }
 }
 
-/// How often, in capture time, the table looks for connections whose time is up.
-const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
+/// How often, in capture time, the table looks for connections whose time is up. Often enough
+/// that what one sweep finishes stays small (on a busy capture, each second closes tens of
+/// thousands of connections, and their records are made together), seldom enough that walking
+/// the table costs little.
+const SWEEP_INTERVAL_NS: i64 = 100_000_000;
+
+/// When to sweep the table: every tenth of a second of capture time, counted from the first
+/// segment. It
+/// lives outside the table so that one schedule, read off every segment, can drive several
+/// tables (one per thread, each seeing only its share of the segments) at the same instants.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SweepSchedule {
+    next_ns: Option<i64>,
+}
+
+impl SweepSchedule {
+    /// A segment at `ns` has moved the capture clock to `now`: true when a sweep is due.
+    pub fn due(&mut self, ns: i64, now: i64) -> bool {
+        let due = *self
+            .next_ns
+            .get_or_insert(ns.saturating_add(SWEEP_INTERVAL_NS));
+        if now < due {
+            return false;
+        }
+        self.next_ns = Some(now.saturating_add(SWEEP_INTERVAL_NS));
+        true
+    }
+}
 
 /// Counts the table keeps about itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,15 +65,13 @@ pub struct TableStats {
     pub connections: u64,
     /// Finalised early because the table was full.
     pub evicted: u64,
-    /// Most connections held at once.
-    pub peak_connections: usize,
     /// Packets of a connection that arrived after its record was emitted (absorbed by its
     /// tombstone: retransmitted FINs and ACKs, RSTs).
     pub late_packets: u64,
 }
 
 /// Most late RSTs into TIME-WAIT remembered for the report.
-const MAX_LATE_RESETS: usize = 1000;
+pub const MAX_LATE_RESETS: usize = 1000;
 
 /// What remains of a closed connection while its 4-tuple is in TIME-WAIT.
 #[derive(Debug, Clone)]
@@ -74,12 +98,9 @@ pub struct FlowTable {
     superseded: Map<FlowKey, Box<Connection>>,
     tombstones: Map<FlowKey, Tombstone>,
     late_resets: Vec<LateReset>,
-    next_id: u64,
     now_ns: i64,
-    next_sweep_ns: Option<i64>,
     // Boxed like the map's values, so a connection moves from one to the other as a pointer.
-    #[allow(clippy::vec_box)]
-    finished: Vec<Box<Connection>>,
+    finished: VecDeque<Box<Connection>>,
     stats: TableStats,
 }
 
@@ -91,10 +112,8 @@ impl FlowTable {
             superseded: Map::default(),
             tombstones: Map::default(),
             late_resets: Vec::new(),
-            next_id: 1,
             now_ns: i64::MIN,
-            next_sweep_ns: None,
-            finished: Vec::new(),
+            finished: VecDeque::new(),
             stats: TableStats::default(),
         }
     }
@@ -123,8 +142,14 @@ impl FlowTable {
         self.on_packet(seg, at, false);
     }
 
+    /// Moves the capture clock to `now` (the latest segment of the whole capture, which may be
+    /// later than any this table has seen).
+    pub fn advance(&mut self, now: i64) {
+        self.now_ns = self.now_ns.max(now);
+    }
+
     fn on_packet(&mut self, seg: &Segment<'_>, at: At, checksum_ok: bool) {
-        self.advance_clock(at.ns);
+        self.advance(at.ns);
         let src = Addr {
             ip: seg.src,
             port: seg.src_port,
@@ -157,8 +182,10 @@ impl FlowTable {
             },
         };
         let conn = self.flows.entry(key).or_insert_with(|| {
-            let id = self.next_id;
-            self.next_id += 1;
+            // A connection is named by its first packet's number: unique (a packet starts at
+            // most one connection), the same however the work is split, and a frame number to
+            // look up in Wireshark.
+            let id = at.packet.unwrap_or_default();
             self.stats.connections += 1;
             let mut conn = Box::new(Connection::new(id, seg, src, dst, at, &self.config));
             conn.previous = previous;
@@ -170,7 +197,6 @@ impl FlowTable {
         } else {
             conn.on_corrupt_segment(seg, at);
         }
-        self.stats.peak_connections = self.stats.peak_connections.max(self.flows.len());
     }
 
     /// Ends an incarnation because a new one begins. One still open (its peer restarted and
@@ -226,8 +252,13 @@ impl FlowTable {
     }
 
     /// Takes the connections finished so far, in the order they finished.
-    pub fn take_finished(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
+    pub fn take_finished(&mut self) -> std::collections::vec_deque::Drain<'_, Box<Connection>> {
         self.finished.drain(..)
+    }
+
+    /// The connection that finished first of those not yet taken.
+    pub fn next_finished(&mut self) -> Option<Box<Connection>> {
+        self.finished.pop_front()
     }
 
     /// The capture is over: finalises everything still held, in id order.
@@ -258,18 +289,10 @@ impl FlowTable {
         }
     }
 
-    fn advance_clock(&mut self, ns: i64) {
-        self.now_ns = self.now_ns.max(ns);
-        let due = *self.next_sweep_ns.get_or_insert(ns + SWEEP_INTERVAL_NS);
-        if self.now_ns >= due {
-            self.sweep();
-            self.next_sweep_ns = Some(self.now_ns + SWEEP_INTERVAL_NS);
-        }
-    }
-
-    /// Finalises every connection whose deadline has passed, in id order, and forgets the
-    /// tombstones whose TIME-WAIT is over.
-    fn sweep(&mut self) {
+    /// At capture time `now` (see [`SweepSchedule`]): finalises every connection whose deadline
+    /// has passed, in id order, and forgets the tombstones whose TIME-WAIT is over.
+    pub fn sweep(&mut self, now: i64) {
+        self.advance(now);
         let now = self.now_ns;
         let config = self.config;
         self.tombstones.retain(|_, t| t.expires_ns > now);
@@ -333,7 +356,7 @@ impl FlowTable {
         }
     }
 
-    /// At the cap, finalises the longest-idle eighth of the table (at least one connection), so
+    /// At the cap, finalises the longest-idle 1/32 of the table (at least one connection), so
     /// the cost of eviction spreads over many new connections.
     fn make_room(&mut self) {
         if self.flows.len() < self.config.max_connections.max(1) {
@@ -344,7 +367,7 @@ impl FlowTable {
             .iter()
             .map(|(k, c)| (c.last.ns, c.id, *k))
             .collect();
-        let count = (idle.len() / 8).max(1);
+        let count = (idle.len() / 32).max(1);
         if count < idle.len() {
             idle.select_nth_unstable_by_key(count, |(last, id, _)| (*last, *id));
             idle.truncate(count);
@@ -375,7 +398,7 @@ impl FlowTable {
                     .close_at_end(conn.finished_at_ns);
             }
         }
-        self.finished.push(conn);
+        self.finished.push_back(conn);
     }
 }
 

@@ -2,6 +2,7 @@
 //! and fixtures that bring a connection to each state. Shared by the tracker's and the
 //! detectors' unit tests.
 
+use super::table::SweepSchedule;
 use super::*;
 use crate::decode::{Segment, TcpFlags, TcpOptions};
 use std::net::{IpAddr, Ipv4Addr};
@@ -27,6 +28,7 @@ pub(crate) const PSH: u8 = TcpFlags::PSH;
 #[derive(Clone)]
 pub(crate) struct Wire {
     pub(crate) table: FlowTable,
+    sweeps: SweepSchedule,
     pub(crate) packet: u64,
     pub(crate) done: Vec<Connection>,
 }
@@ -61,6 +63,7 @@ impl Wire {
     pub(crate) fn new() -> Self {
         Wire {
             table: FlowTable::new(Config::default()),
+            sweeps: SweepSchedule::default(),
             packet: 0,
             done: Vec::new(),
         }
@@ -108,7 +111,16 @@ impl Wire {
     fn put(&mut self, seg: Segment<'static>) -> &mut Self {
         self.packet += 1;
         let at = At::packet(self.now(), self.packet);
-        self.table.on_segment(&seg, at);
+        self.feed(&seg, at)
+    }
+
+    /// Feeds a segment as the analysis does: the table is swept on schedule first, and what
+    /// finished is collected.
+    pub(crate) fn feed(&mut self, seg: &Segment<'_>, at: At) -> &mut Self {
+        if self.sweeps.due(at.ns, at.ns) {
+            self.table.sweep(at.ns);
+        }
+        self.table.on_segment(seg, at);
         self.done.extend(self.table.take_finished().map(|c| *c));
         self
     }

@@ -159,9 +159,7 @@ fn time_wait_to_closed_when_two_msl_pass() {
         port: 40001,
         ..CLIENT
     };
-    w.table
-        .on_segment(&segment(other, SERVER, SYN, 1, 0, 0), at);
-    w.done.extend(w.table.take_finished().map(|c| *c));
+    w.feed(&segment(other, SERVER, SYN, 1, 0, 0), at);
     let c = w
         .done
         .iter()
@@ -295,8 +293,9 @@ fn a_syn_with_a_new_isn_starts_a_linked_incarnation() {
     w.client(SYN, C_ISN + 100_000, 0);
     assert_eq!(w.done.len(), 1);
     assert_eq!(w.done[0].finish, Some(Finish::NewIncarnation));
+    let syn_packet = w.packet;
     let new = w.finish();
-    assert_eq!(new.id, 2);
+    assert_eq!(new.id, syn_packet, "named by its first packet");
     let prev = new.previous.unwrap();
     assert_eq!(prev.id, 1);
     assert_eq!(prev.time_wait.map(|(side, _)| side), Some(Side::Client));
@@ -425,9 +424,7 @@ fn later(w: &mut Wire, secs: u64) {
         port: 50000 + (w.packet % 1000) as u16,
         ..CLIENT
     };
-    w.table
-        .on_segment(&segment(other, SERVER, SYN, 1, 0, 0), at);
-    w.done.extend(w.table.take_finished().map(|c| *c));
+    w.feed(&segment(other, SERVER, SYN, 1, 0, 0), at);
 }
 
 #[test]

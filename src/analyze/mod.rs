@@ -1,15 +1,23 @@
 //! The pipeline: captures → frames → segments → connections → records → a sink, in one pass.
+//!
+//! The reader (this module) decodes every frame and deals the segments out to shares of the
+//! tracking by their 4-tuple ([`shard`]), inline or on worker threads ([`pool`]); it takes the
+//! finished records back in a fixed order and keeps the run-wide views (summary, state peaks,
+//! SYN-flood episodes) itself.
+
+mod pool;
+mod shard;
 
 use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Compression, Format, Frame};
-use crate::decode::{Decoded, SkipReason, decode};
-use crate::detect::{
-    Anomaly, Details, DetectConfig, FloodDetector, Kind, capture_anomalies, detect,
-};
+use crate::decode::{Decoded, Segment, SkipReason, decode};
+use crate::detect::{Anomaly, Details, DetectConfig, FloodDetector, Kind, capture_anomalies};
 use crate::report::record::{ConnectionRecord, Moment};
-use crate::report::summary::{Summary, SummaryBuilder};
+use crate::report::summary::Summary;
 use crate::states::StatePeaks;
-use crate::track::table::LateReset;
-use crate::track::{At, Config, Connection, FlowTable, Outcome, Side};
+use crate::track::table::{LateReset, SweepSchedule};
+use crate::track::{At, Config};
+use pool::Pool;
+use shard::{Batch, Item, Shard, share_of};
 
 /// Everything that tunes an analysis.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,15 +29,33 @@ pub struct Settings {
     /// the Zeek view (as `C`/`c` in its history). Off by default: captures taken on a sending
     /// host carry unfinished checksums on every outgoing packet (checksum offload).
     pub verify_checksums: bool,
+    /// Worker threads tracking connections (0 or 1: all on the reading thread). The output is
+    /// the same for any number, unless the flow table fills up: each thread then holds its part
+    /// of `track.max_connections` and evicts on its own.
+    pub threads: usize,
 }
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
+use std::ops::Range;
+
+/// Turns a record into the bytes a sink writes for it; run on the tracking threads.
+pub type Encoder = fn(&mut ConnectionRecord, &mut Vec<u8>) -> io::Result<()>;
 
 /// Where finished records go.
 pub trait Sink {
-    /// One finished connection, in the order connections finish.
+    /// One finished connection, in the order connections finish (ties in id order).
     fn connection(&mut self, record: ConnectionRecord) -> io::Result<()>;
+    /// A sink that only writes each record's own bytes can have them made on the tracking
+    /// threads: it gives the encoder here, and gets [`Sink::encoded`] instead of
+    /// [`Sink::connection`].
+    fn encoder(&self) -> Option<Encoder> {
+        None
+    }
+    /// The bytes [`Sink::encoder`] made of one or more finished connections, in order.
+    fn encoded(&mut self, _bytes: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
     /// The run is over.
     fn finish(&mut self, report: &RunReport) -> io::Result<()>;
     /// Told each packet's capture time before it is analysed (the first call gives the
@@ -218,75 +244,120 @@ pub fn analyze(
     sink: &mut dyn Sink,
     progress: &mut dyn Progress,
 ) -> io::Result<RunReport> {
-    let mut run = Run {
-        table: FlowTable::new(settings.track),
-        verify_checksums: settings.verify_checksums,
-        detect: settings.detect,
-        floods: FloodDetector::default(),
-        summary: SummaryBuilder::default(),
-        state_peaks: StatePeaks::new(settings.track.idle_timeout_ns),
-        packets: 0,
-        last_ts: None,
+    let shares = settings.threads.max(1);
+    let share_config = Config {
+        max_connections: settings.track.max_connections.div_ceil(shares).max(1),
+        ..settings.track
     };
-    let mut inputs = Vec::with_capacity(paths.len());
-    for path in paths {
-        let mut stats = InputStats::new(path, run.packets + 1);
-        match CaptureReader::open(path) {
-            Ok(mut reader) => {
-                stats.describe(&reader);
-                progress.start_file(path, reader.size());
-                let result = run.read_file(&mut reader, &mut stats, sink, progress);
-                if reader.format() == Format::PcapNg {
-                    stats.pcapng = Some(reader.stats().clone());
-                }
-                if let Err(e) = result? {
-                    stats.error = Some(InputError::from(&e));
-                }
-            }
-            Err(e) => stats.error = Some(InputError::from(&e)),
-        }
-        inputs.push(stats);
-    }
-    progress.finish();
-    run.table.finish_all();
-    run.emit_finished(sink)?;
-    let table = run.table.stats();
-    let mut episodes = run.floods.episodes(&run.detect);
-    for i in &inputs {
-        episodes.extend(capture_anomalies(
-            &i.file,
-            i.timestamps_backwards,
-            i.first_backwards,
-            i.truncated_packets,
-            i.first_truncated,
-        ));
-    }
-    episodes.extend(run.table.late_resets().iter().map(late_reset_anomaly));
-    episodes.sort_by_key(|a| (a.time_ns, a.kind));
-    let mut summary = run
-        .summary
-        .build(table.peak_connections, table.evicted, episodes);
-    summary.late_packets = table.late_packets;
-    if let Some((first, last)) = crate::states::capture_span(&inputs) {
-        summary.state_peaks = run.state_peaks.summary(first, last);
-    }
-    let report = RunReport { inputs, summary };
-    sink.finish(&report)?;
-    Ok(report)
+    let encoder = sink.encoder();
+    std::thread::scope(|scope| {
+        let pool = Pool::start(scope, shares, |_| {
+            Shard::new(share_config, settings.detect, encoder)
+        });
+        let mut run = Run {
+            pool,
+            sweeps: SweepSchedule::default(),
+            now: None,
+            verify_checksums: settings.verify_checksums,
+            floods: FloodDetector::default(),
+            state_peaks: StatePeaks::new(),
+            batch: Batch::default(),
+            peak_held: 0,
+            packets: 0,
+            last_ts: None,
+        };
+        let inputs = run.read_all(paths, sink, progress)?;
+        run.finish(inputs, &settings.detect, sink)
+    })
 }
 
-struct Run {
-    table: FlowTable,
+struct Run<'scope> {
+    pool: Pool<'scope>,
+    sweeps: SweepSchedule,
+    /// The capture clock: the latest TCP segment's time.
+    now: Option<i64>,
     verify_checksums: bool,
-    detect: DetectConfig,
     floods: FloodDetector,
-    summary: SummaryBuilder,
     state_peaks: StatePeaks,
+    /// Finished connections on their way out (kept to use its room again).
+    batch: Batch,
+    /// Most connections held at a sweep or at the end.
+    peak_held: usize,
     packets: u64,
     last_ts: Option<i64>,
 }
 
-impl Run {
+impl Run<'_> {
+    fn read_all(
+        &mut self,
+        paths: &[String],
+        sink: &mut dyn Sink,
+        progress: &mut dyn Progress,
+    ) -> io::Result<Vec<InputStats>> {
+        let mut inputs = Vec::with_capacity(paths.len());
+        for path in paths {
+            let mut stats = InputStats::new(path, self.packets + 1);
+            match CaptureReader::open(path) {
+                Ok(mut reader) => {
+                    stats.describe(&reader);
+                    progress.start_file(path, reader.size());
+                    let result = self.read_file(&mut reader, &mut stats, sink, progress);
+                    if reader.format() == Format::PcapNg {
+                        stats.pcapng = Some(reader.stats().clone());
+                    }
+                    if let Err(e) = result? {
+                        stats.error = Some(InputError::from(&e));
+                    }
+                }
+                Err(e) => stats.error = Some(InputError::from(&e)),
+            }
+            inputs.push(stats);
+        }
+        progress.finish();
+        Ok(inputs)
+    }
+
+    /// Everything still held finishes; the run-wide views are completed and the sink told.
+    fn finish(
+        mut self,
+        inputs: Vec<InputStats>,
+        detect: &DetectConfig,
+        sink: &mut dyn Sink,
+    ) -> io::Result<RunReport> {
+        self.pool.finish(self.now.unwrap_or(i64::MIN))?;
+        self.deliver_taken(sink)?;
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut table = loop {
+            if let Some(end) = self.pool.take_finals(&mut batch)? {
+                break end;
+            }
+            self.deliver(&mut batch, sink)?;
+        };
+        self.peak_held = self.peak_held.max(table.held_at_end);
+        let mut episodes = self.floods.episodes(detect);
+        for i in &inputs {
+            episodes.extend(capture_anomalies(
+                &i.file,
+                i.timestamps_backwards,
+                i.first_backwards,
+                i.truncated_packets,
+                i.first_truncated,
+            ));
+        }
+        episodes.extend(table.late_resets.iter().map(late_reset_anomaly));
+        episodes.sort_by_key(|a| (a.time_ns, a.kind));
+        let mut summary = table
+            .summary
+            .build(self.peak_held, table.stats.evicted, episodes);
+        summary.late_packets = table.stats.late_packets;
+        if let Some((first, last)) = crate::states::capture_span(&inputs) {
+            summary.state_peaks = self.state_peaks.summary(first, last);
+        }
+        let report = RunReport { inputs, summary };
+        sink.finish(&report)?;
+        Ok(report)
+    }
+
     /// Reads one file to its end or its first damage. The outer result is the sink's; the
     /// inner one the capture's.
     fn read_file(
@@ -312,12 +383,8 @@ impl Run {
             match decode(frame.link_type, frame.data, frame.orig_len) {
                 Decoded::Tcp(seg) => {
                     stats.tcp_packets += 1;
-                    if self.verify_checksums {
-                        self.checked(&seg, at, stats);
-                    } else {
-                        self.table.on_segment(&seg, at);
-                    }
-                    self.emit_finished(sink)?;
+                    self.segment(&seg, at, stats)?;
+                    self.deliver_taken(sink)?;
                 }
                 Decoded::Skipped(reason) => stats.count_skip(reason),
             }
@@ -327,21 +394,46 @@ impl Run {
         }
     }
 
+    /// Hands a segment to its share, after a sweep of every share when one is due.
+    ///
     /// `--verify-checksums`: Zeek drops a bad IPv4 header before looking the connection up,
     /// and a bad TCP checksum after (so the connection still notes it). A payload cut short
     /// by the snapshot length cannot be checked and passes, as in Zeek.
-    fn checked(&mut self, seg: &crate::decode::Segment<'_>, at: At, stats: &mut InputStats) {
-        let bad = stats
-            .bad_checksums
-            .get_or_insert_with(BadChecksums::default);
-        if !seg.ip_checksum_ok() {
-            bad.ip += 1;
-        } else if seg.tcp_checksum_ok() == Some(false) {
-            bad.tcp += 1;
-            self.table.on_corrupt_segment(seg, at);
-        } else {
-            self.table.on_segment(seg, at);
+    fn segment(&mut self, seg: &Segment<'_>, at: At, stats: &mut InputStats) -> io::Result<()> {
+        let mut checksum_ok = true;
+        if self.verify_checksums {
+            let bad = stats
+                .bad_checksums
+                .get_or_insert_with(BadChecksums::default);
+            if !seg.ip_checksum_ok() {
+                bad.ip += 1;
+                return Ok(());
+            }
+            if seg.tcp_checksum_ok() == Some(false) {
+                bad.tcp += 1;
+                checksum_ok = false;
+            }
         }
+        let now = self.now.map_or(at.ns, |now| now.max(at.ns));
+        self.now = Some(now);
+        if self.sweeps.due(at.ns, now) {
+            let point = at.packet.unwrap_or_default();
+            self.pool.give(0, Item::Sweep { now, point })?;
+        }
+        let share = share_of(seg, self.pool.shares());
+        let seg = Segment {
+            payload: &[],
+            ip_header: &[],
+            tcp_header: &[],
+            ..*seg
+        };
+        let item = Item::Segment {
+            seg,
+            at,
+            now,
+            checksum_ok,
+        };
+        self.pool.give(share, item)
     }
 
     fn check_order(&mut self, stats: &mut InputStats, at: At) {
@@ -353,16 +445,47 @@ impl Run {
         self.last_ts = Some(self.last_ts.map_or(at.ns, |last| last.max(at.ns)));
     }
 
-    fn emit_finished(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
-        for conn in self.table.take_finished() {
-            feed_flood_detector(&mut self.floods, &conn);
-            let anomalies = detect(&conn, &self.detect);
-            let record = ConnectionRecord::new(&conn, anomalies);
-            self.summary.add(&record);
-            self.state_peaks
-                .add(&record, self.last_ts.unwrap_or(i64::MIN));
-            sink.connection(record)?;
+    /// What the shares have given back so far, to the run-wide views and the sink.
+    fn deliver_taken(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+        let mut batch = std::mem::take(&mut self.batch);
+        self.pool.take(&mut batch);
+        let result = self.deliver(&mut batch, sink);
+        self.batch = batch;
+        result
+    }
+
+    /// Finished connections, in output order, to the run-wide views and the sink. Encoded
+    /// records that lie back to back in one buffer are written in one piece.
+    fn deliver(&mut self, batch: &mut Batch, sink: &mut dyn Sink) -> io::Result<()> {
+        for held in batch.held_at_sweeps.drain(..) {
+            self.peak_held = self.peak_held.max(held);
         }
+        let mut run: Option<(usize, Range<usize>)> = None;
+        let mut finished = std::mem::take(&mut batch.finished);
+        for f in finished.drain(..) {
+            if let Some(h) = f.flood {
+                self.floods.add(h.server, h.client, h.syn, h.failed);
+            }
+            self.state_peaks.add(f.peaks, f.now);
+            if let Some(encoded) = f.encoded {
+                let (buffer, range) = encoded?;
+                match &mut run {
+                    Some((b, r)) if *b == buffer && r.end == range.start => r.end = range.end,
+                    _ => {
+                        if let Some((b, r)) = run.replace((buffer, range)) {
+                            sink.encoded(batch.bytes(b, r))?;
+                        }
+                    }
+                }
+            }
+            if let Some(record) = f.record {
+                sink.connection(*record)?;
+            }
+        }
+        if let Some((b, r)) = run {
+            sink.encoded(batch.bytes(b, r))?;
+        }
+        batch.finished = finished;
         Ok(())
     }
 }
@@ -379,17 +502,4 @@ fn late_reset_anomaly(r: &LateReset) -> Anomaly {
             rst_sender: r.sender.name(),
         },
     )
-}
-
-/// Every handshake attempt, and whether it failed, for the SYN-flood episodes.
-fn feed_flood_detector(floods: &mut FloodDetector, conn: &Connection) {
-    let Some(syn) = conn.end(Side::Client).syn.as_ref() else {
-        return;
-    };
-    let failed = !conn.handshake_done()
-        && matches!(
-            conn.outcome(),
-            Outcome::Unanswered | Outcome::HalfOpen | Outcome::Reset
-        );
-    floods.add(conn.server, conn.client.ip, syn.first, failed);
 }

@@ -1,0 +1,280 @@
+//! One share of the tracking: a flow table for the connections whose 4-tuple falls to it,
+//! turning segments into finished, checked and (when the sink allows) encoded records, and
+//! counting them towards the summary. The reader tells it the capture clock and when to sweep,
+//! so that every share sweeps at the same instants as a single table would.
+
+use super::Encoder;
+use crate::decode::Segment;
+use crate::detect::{DetectConfig, detect};
+use crate::report::record::ConnectionRecord;
+use crate::report::summary::SummaryBuilder;
+use crate::states::PeakInput;
+use crate::track::table::{LateReset, TableStats};
+use crate::track::{Addr, At, Config, Connection, FlowTable, Outcome, Side};
+use std::hash::{BuildHasher, Hash};
+use std::io;
+use std::net::IpAddr;
+use std::ops::Range;
+
+/// What the reader hands a share.
+#[derive(Debug, Clone, Copy)]
+pub enum Item {
+    /// Sweep the table at capture time `now`, before packet `point` is looked at.
+    Sweep { now: i64, point: u64 },
+    /// A segment (its byte slices left empty: tracking reads only the header fields), with the
+    /// capture clock `now` once it is read, and whether its TCP checksum held.
+    Segment {
+        seg: Segment<'static>,
+        at: At,
+        now: i64,
+        checksum_ok: bool,
+    },
+}
+
+/// The point in the run where records finished: the packet they finished at (or just before,
+/// for a sweep), and then the capture's end.
+pub const AT_END: u64 = u64::MAX;
+
+/// A finished connection on its way to the sink. Records leave the run in the order of
+/// `(point, id)`, whatever the number of shares.
+pub struct Finished {
+    pub point: u64,
+    pub id: u64,
+    /// The capture clock when it finished.
+    pub now: i64,
+    pub flood: Option<HandshakeAttempt>,
+    pub peaks: PeakInput,
+    /// The sink's encoding of the record: a range of one of its batch's buffers.
+    pub encoded: Option<io::Result<(usize, Range<usize>)>>,
+    /// The record itself, for a sink that does not encode. Boxed: it is over a kilobyte and
+    /// moves several times on its way.
+    pub record: Option<Box<ConnectionRecord>>,
+}
+
+impl Finished {
+    pub fn order(&self) -> (u64, u64) {
+        (self.point, self.id)
+    }
+}
+
+/// What a share gives back for the items it took. Batches and their buffers go round between
+/// the reader and the shares and are used again, so that a steady run allocates nothing big.
+#[derive(Default)]
+pub struct Batch {
+    pub finished: Vec<Finished>,
+    /// Encoded records, back to back.
+    pub buffers: Vec<Vec<u8>>,
+    /// Empty buffers to encode into before allocating new ones.
+    pub spare: Vec<Vec<u8>>,
+    /// Connections held just before each sweep.
+    pub held_at_sweeps: Vec<usize>,
+}
+
+impl Batch {
+    /// Moves `other`'s records and buffers here (renumbering the buffers its records point
+    /// into), leaving it empty with its room.
+    pub fn append(&mut self, other: &mut Batch) {
+        let base = self.buffers.len();
+        self.buffers.append(&mut other.buffers);
+        self.spare.append(&mut other.spare);
+        self.finished.extend(other.finished.drain(..).map(|mut f| {
+            if let Some(Ok((buffer, _))) = &mut f.encoded {
+                *buffer += base;
+            }
+            f
+        }));
+    }
+
+    /// The bytes of encoded records.
+    pub fn bytes(&self, buffer: usize, range: Range<usize>) -> &[u8] {
+        self.buffers
+            .get(buffer)
+            .and_then(|b| b.get(range))
+            .unwrap_or_default()
+    }
+
+    /// Empties the batch; its buffers become spare.
+    pub fn clear(&mut self) {
+        self.finished.clear();
+        for mut b in self.buffers.drain(..) {
+            b.clear();
+            self.spare.push(b);
+        }
+        self.held_at_sweeps.clear();
+    }
+}
+
+/// A connection's handshake attempt, for the SYN-flood episodes.
+#[derive(Debug, Clone, Copy)]
+pub struct HandshakeAttempt {
+    pub server: Addr,
+    pub client: IpAddr,
+    pub syn: At,
+    pub failed: bool,
+}
+
+impl HandshakeAttempt {
+    fn of(conn: &Connection) -> Option<Self> {
+        let syn = conn.end(Side::Client).syn.as_ref()?;
+        let failed = !conn.handshake_done()
+            && matches!(
+                conn.outcome(),
+                Outcome::Unanswered | Outcome::HalfOpen | Outcome::Reset
+            );
+        Some(HandshakeAttempt {
+            server: conn.server,
+            client: conn.client.ip,
+            syn: syn.first,
+            failed,
+        })
+    }
+}
+
+/// What a share says about itself at the end.
+#[derive(Debug, Clone, Default)]
+pub struct ShareEnd {
+    /// Connections held when the capture ended.
+    pub held_at_end: usize,
+    pub stats: TableStats,
+    pub late_resets: Vec<LateReset>,
+    pub summary: SummaryBuilder,
+}
+
+pub struct Shard {
+    table: FlowTable,
+    idle_timeout_ns: i64,
+    detect: DetectConfig,
+    encoder: Option<Encoder>,
+    summary: SummaryBuilder,
+}
+
+/// A batch's buffers hold this much each (and a record more): small enough to come from the
+/// allocator's heap rather than fresh pages from the system (glibc maps blocks over 128 KiB
+/// on their own, and unmaps them when freed), and never doubled past their need.
+const BUFFER_BYTES: usize = 64 * 1024;
+
+impl Shard {
+    /// `config.max_connections` is this share's part of the cap.
+    pub fn new(config: Config, detect: DetectConfig, encoder: Option<Encoder>) -> Self {
+        Shard {
+            table: FlowTable::new(config),
+            idle_timeout_ns: config.idle_timeout_ns,
+            detect,
+            encoder,
+            summary: SummaryBuilder::default(),
+        }
+    }
+
+    /// Takes one item; what finished goes to `out`.
+    pub fn take(&mut self, item: Item, out: &mut Batch) {
+        match item {
+            Item::Sweep { now, point } => {
+                out.held_at_sweeps.push(self.table.len());
+                self.table.sweep(now);
+                self.collect(point, now, out);
+            }
+            Item::Segment {
+                seg,
+                at,
+                now,
+                checksum_ok,
+            } => {
+                self.table.advance(now);
+                if checksum_ok {
+                    self.table.on_segment(&seg, at);
+                } else {
+                    self.table.on_corrupt_segment(&seg, at);
+                }
+                self.collect(at.packet.unwrap_or_default(), now, out);
+            }
+        }
+    }
+
+    /// The capture is over at `now`: everything still held finishes, to be taken a few at a
+    /// time with [`Shard::next_finals`] (all at once they would be the whole table as records).
+    pub fn finish(&mut self, now: i64) -> ShareEnd {
+        let held_at_end = self.table.len();
+        self.table.advance(now);
+        self.table.finish_all();
+        ShareEnd {
+            held_at_end,
+            stats: self.table.stats(),
+            late_resets: self.table.late_resets().to_vec(),
+            summary: SummaryBuilder::default(),
+        }
+    }
+
+    /// After [`Shard::finish`]: up to `most` more connections finished at the end, in id order;
+    /// false when there were none left.
+    pub fn next_finals(&mut self, now: i64, most: usize, out: &mut Batch) -> bool {
+        for _ in 0..most {
+            let Some(conn) = self.table.next_finished() else {
+                return false;
+            };
+            self.finished(&conn, AT_END, now, out);
+        }
+        true
+    }
+
+    /// What this share counted towards the summary (once every record is out).
+    pub fn summary(&mut self) -> SummaryBuilder {
+        std::mem::take(&mut self.summary)
+    }
+
+    fn collect(&mut self, point: u64, now: i64, out: &mut Batch) {
+        while let Some(conn) = self.table.next_finished() {
+            self.finished(&conn, point, now, out);
+        }
+    }
+
+    fn finished(&mut self, conn: &Connection, point: u64, now: i64, out: &mut Batch) {
+        let anomalies = detect(conn, &self.detect);
+        let mut record = Box::new(ConnectionRecord::new(conn, anomalies));
+        self.summary.add(&record);
+        let encoded = self
+            .encoder
+            .map(|encode| encode_into(encode, &mut record, out));
+        out.finished.push(Finished {
+            point,
+            id: record.id,
+            now,
+            flood: HandshakeAttempt::of(conn),
+            peaks: PeakInput::of(&record, self.idle_timeout_ns),
+            encoded,
+            record: self.encoder.is_none().then_some(record),
+        });
+    }
+}
+
+/// Encodes a record at the end of the batch's last buffer.
+fn encode_into(
+    encode: Encoder,
+    record: &mut ConnectionRecord,
+    out: &mut Batch,
+) -> io::Result<(usize, Range<usize>)> {
+    if out.buffers.last().is_none_or(|b| b.len() >= BUFFER_BYTES) {
+        let fresh = out.spare.pop();
+        out.buffers
+            .push(fresh.unwrap_or_else(|| Vec::with_capacity(BUFFER_BYTES + 8192)));
+    }
+    let index = out.buffers.len().saturating_sub(1);
+    let buffer = out
+        .buffers
+        .last_mut()
+        .ok_or_else(|| io::Error::other("no buffer to encode into"))?;
+    let start = buffer.len();
+    encode(record, buffer)?;
+    Ok((index, start..buffer.len()))
+}
+
+/// Which of `shares` a segment belongs to: a hash of its 4-tuple that is the same in both
+/// directions, with a fixed seed so the split (never the output) is the same on every run.
+pub fn share_of(seg: &Segment<'_>, shares: usize) -> usize {
+    let a = (seg.src, seg.src_port);
+    let b = (seg.dst, seg.dst_port);
+    let key = if a <= b { (a, b) } else { (b, a) };
+    let mut hasher = foldhash::fast::FixedState::with_seed(0x0074_6370_6c69_6665).build_hasher();
+    key.hash(&mut hasher);
+    let h = std::hash::Hasher::finish(&hasher);
+    usize::try_from(h % shares.max(1) as u64).unwrap_or(0)
+}
