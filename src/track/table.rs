@@ -36,13 +36,19 @@ impl FlowKey {
 /// the table costs little.
 const SWEEP_INTERVAL_NS: i64 = 100_000_000;
 
+/// A sweep also comes after this many segments without one: when timestamps go backwards (two
+/// captures of the same hours read one after the other), the clock, which only moves forward,
+/// stands still, and what closed in the second capture must still be finished as it goes.
+const SWEEP_EVERY_SEGMENTS: u32 = 100_000;
+
 /// When to sweep the table: every tenth of a second of capture time, counted from the first
-/// segment. It
-/// lives outside the table so that one schedule, read off every segment, can drive several
-/// tables (one per thread, each seeing only its share of the segments) at the same instants.
+/// segment, or after [`SWEEP_EVERY_SEGMENTS`]. It lives outside the table so that one schedule,
+/// read off every segment, can drive several tables (one per thread, each seeing only its
+/// share of the segments) at the same instants.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SweepSchedule {
     next_ns: Option<i64>,
+    segments: u32,
 }
 
 impl SweepSchedule {
@@ -51,10 +57,12 @@ impl SweepSchedule {
         let due = *self
             .next_ns
             .get_or_insert(ns.saturating_add(SWEEP_INTERVAL_NS));
-        if now < due {
+        self.segments += 1;
+        if now < due && self.segments < SWEEP_EVERY_SEGMENTS {
             return false;
         }
         self.next_ns = Some(now.saturating_add(SWEEP_INTERVAL_NS));
+        self.segments = 0;
         true
     }
 }
