@@ -253,7 +253,7 @@ pub fn analyze(
     std::thread::scope(|scope| {
         let pool = Pool::start(scope, shares, |_| {
             Shard::new(share_config, settings.detect, encoder)
-        });
+        })?;
         let mut run = Run {
             pool,
             sweeps: SweepSchedule::default(),

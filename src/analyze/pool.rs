@@ -33,15 +33,16 @@ impl<'scope> Pool<'scope> {
         scope: &'scope Scope<'scope, 'env>,
         shares: usize,
         make: impl Fn(usize) -> Shard,
-    ) -> Self {
+    ) -> io::Result<Self> {
         if shares <= 1 {
-            return Pool::Inline(Box::new(Inline {
+            return Ok(Pool::Inline(Box::new(Inline {
                 shard: make(0),
                 taken: Batch::default(),
                 end: None,
-            }));
+            })));
         }
-        Pool::Threads(Threads::start(scope, (0..shares).map(make).collect()))
+        let shards = (0..shares).map(make).collect();
+        Threads::start(scope, shards).map(Pool::Threads)
     }
 
     pub fn shares(&self) -> usize {
@@ -155,14 +156,17 @@ pub struct Threads<'scope> {
 }
 
 impl<'scope> Threads<'scope> {
-    fn start<'env>(scope: &'scope Scope<'scope, 'env>, shards: Vec<Shard>) -> Self {
+    fn start<'env>(scope: &'scope Scope<'scope, 'env>, shards: Vec<Shard>) -> io::Result<Self> {
         let workers = shards
             .into_iter()
-            .map(|shard| {
+            .enumerate()
+            .map(|(i, shard)| {
                 let (jobs, job_rx) = sync_channel(ROUNDS_IN_FLIGHT + 1);
                 let (done_tx, done) = sync_channel(ROUNDS_IN_FLIGHT + 1);
-                let handle = scope.spawn(move || work(shard, &job_rx, &done_tx));
-                Worker {
+                let handle = std::thread::Builder::new()
+                    .name(format!("tcplife-track-{i}"))
+                    .spawn_scoped(scope, move || work(shard, &job_rx, &done_tx))?;
+                Ok(Worker {
                     jobs,
                     done,
                     round: Vec::new(),
@@ -170,17 +174,17 @@ impl<'scope> Threads<'scope> {
                     finals: VecDeque::new(),
                     final_bytes: Vec::new(),
                     end: None,
-                }
+                })
             })
-            .collect();
-        Threads {
+            .collect::<io::Result<_>>()?;
+        Ok(Threads {
             workers,
             items: 0,
             in_flight: 0,
             taken: Batch::default(),
             spare_batches: Vec::new(),
             spare_items: Vec::new(),
-        }
+        })
     }
 
     fn give(&mut self, share: usize, item: Item) -> io::Result<()> {
