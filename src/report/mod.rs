@@ -1,5 +1,6 @@
 //! Stage 4: connections → records → sinks (text, JSON, JSON lines).
 
+pub mod compact;
 pub mod json;
 pub mod record;
 pub mod summary;
