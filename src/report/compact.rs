@@ -112,6 +112,16 @@ struct Compound<'w, 'a> {
     close: &'static [u8],
 }
 
+/// Writes `open` and starts a compound that `close` will end.
+fn compound<'w, 'a>(w: &'w mut Writer<'a>, open: u8, close: &'static [u8]) -> Compound<'w, 'a> {
+    w.out.push(open);
+    Compound {
+        w,
+        first: true,
+        close,
+    }
+}
+
 impl Compound<'_, '_> {
     fn comma(&mut self) {
         if !self.first {
@@ -257,12 +267,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         Ok(())
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'w, 'a>, Error> {
-        self.out.push(b'[');
-        Ok(Compound {
-            w: self,
-            first: true,
-            close: b"]",
-        })
+        Ok(compound(self, b'[', b"]"))
     }
     fn serialize_tuple(self, len: usize) -> Result<Compound<'w, 'a>, Error> {
         self.serialize_seq(Some(len))
@@ -282,20 +287,10 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         _: usize,
     ) -> Result<Compound<'w, 'a>, Error> {
         self.open_variant(variant);
-        self.out.push(b'[');
-        Ok(Compound {
-            w: self,
-            first: true,
-            close: b"]}",
-        })
+        Ok(compound(self, b'[', b"]}"))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Compound<'w, 'a>, Error> {
-        self.out.push(b'{');
-        Ok(Compound {
-            w: self,
-            first: true,
-            close: b"}",
-        })
+        Ok(compound(self, b'{', b"}"))
     }
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<Compound<'w, 'a>, Error> {
         self.serialize_map(Some(len))
@@ -308,65 +303,53 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         _: usize,
     ) -> Result<Compound<'w, 'a>, Error> {
         self.open_variant(variant);
-        self.out.push(b'{');
-        Ok(Compound {
-            w: self,
-            first: true,
-            close: b"}}",
-        })
+        Ok(compound(self, b'{', b"}}"))
     }
 }
 
-impl ser::SerializeSeq for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
+/// The sequence-like traits: each element after a comma.
+macro_rules! sequence {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), Error> {
+                Compound::end(self)
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
+sequence!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for Compound<'_, '_> {
     type Ok = ();
     type Error = Error;
+    /// A key is written as a value would be, then checked: a string (a `char`, an enum's unit
+    /// variant) stays, a number is quoted (as serde_json does), anything else is an error.
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
         self.comma();
-        key.serialize(KeyWriter(&mut *self.w))?;
+        let start = self.w.out.len();
+        key.serialize(&mut *self.w)?;
+        match self.w.out.get(start) {
+            Some(b'"') => {}
+            Some(b'-' | b'0'..=b'9') => {
+                self.w.out.insert(start, b'"');
+                self.w.out.push(b'"');
+            }
+            _ => {
+                self.w.out.truncate(start);
+                return Err(key_must_be_a_string());
+            }
+        }
         self.w.out.push(b':');
         Ok(())
     }
@@ -378,166 +361,30 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
+/// The struct-like traits: each field a name and a value.
+macro_rules! structure {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.field(key, value)
+            }
+            fn end(self) -> Result<(), Error> {
+                Compound::end(self)
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
-
-/// A map key: a string as it is; a number, a `char` or an enum's unit variant as a string
-/// (as serde_json writes them); anything else is an error.
-struct KeyWriter<'w, 'a>(&'w mut Writer<'a>);
+structure!(SerializeStruct, SerializeStructVariant);
 
 fn key_must_be_a_string() -> Error {
     Error("key must be a string".to_owned())
-}
-
-macro_rules! quoted_integer_keys {
-    ($($method:ident: $t:ty),*) => {
-        $(fn $method(self, v: $t) -> Result<(), Error> {
-            self.0.out.push(b'"');
-            self.0.integer(v);
-            self.0.out.push(b'"');
-            Ok(())
-        })*
-    };
-}
-
-impl ser::Serializer for KeyWriter<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    type SerializeSeq = ser::Impossible<(), Error>;
-    type SerializeTuple = ser::Impossible<(), Error>;
-    type SerializeTupleStruct = ser::Impossible<(), Error>;
-    type SerializeTupleVariant = ser::Impossible<(), Error>;
-    type SerializeMap = ser::Impossible<(), Error>;
-    type SerializeStruct = ser::Impossible<(), Error>;
-    type SerializeStructVariant = ser::Impossible<(), Error>;
-
-    quoted_integer_keys!(
-        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
-        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
-        serialize_u64: u64, serialize_u128: u128
-    );
-
-    fn serialize_str(self, v: &str) -> Result<(), Error> {
-        self.0.string(v);
-        Ok(())
-    }
-    fn serialize_char(self, v: char) -> Result<(), Error> {
-        self.0.string(v.encode_utf8(&mut [0; 4]));
-        Ok(())
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<(), Error> {
-        self.0.string(variant);
-        Ok(())
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        value.serialize(self)
-    }
-    fn serialize_bool(self, _: bool) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_none(self) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_unit(self) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Error> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Error> {
-        Err(key_must_be_a_string())
-    }
 }
 
 #[cfg(test)]
