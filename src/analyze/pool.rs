@@ -6,7 +6,7 @@
 //! `(point, id)`: the order a single table gives, so the output does not depend on the number of
 //! threads. A few rounds are in flight at a time, which bounds the memory.
 
-use super::shard::{Batch, Finished, Item, Shard, ShareEnd};
+use super::shard::{Batch, Finished, Item, Shard, ShareEnd, encoded};
 use crate::track::table::MAX_LATE_RESETS;
 use std::collections::VecDeque;
 use std::io;
@@ -38,7 +38,6 @@ impl<'scope> Pool<'scope> {
             return Ok(Pool::Inline(Box::new(Inline {
                 shard: make(0),
                 taken: Batch::default(),
-                end: None,
             })));
         }
         let shards = (0..shares).map(make).collect();
@@ -81,7 +80,7 @@ impl<'scope> Pool<'scope> {
     pub fn finish(&mut self, now: i64) -> io::Result<()> {
         match self {
             Pool::Inline(i) => {
-                i.end = Some((i.shard.finish(now), now));
+                i.shard.finish(now);
                 Ok(())
             }
             Pool::Threads(t) => t.finish(now),
@@ -94,15 +93,8 @@ impl<'scope> Pool<'scope> {
         into.clear();
         match self {
             Pool::Inline(i) => {
-                let (end, now) = i.end.take().ok_or_else(stopped)?;
-                if i.shard.next_finals(now, FINAL_CHUNK, into) || !into.finished.is_empty() {
-                    i.end = Some((end, now));
-                    return Ok(None);
-                }
-                Ok(Some(ShareEnd {
-                    summary: i.shard.summary(),
-                    ..end
-                }))
+                let more = i.shard.next_finals(FINAL_CHUNK, into);
+                Ok((!more && into.finished.is_empty()).then(|| i.shard.end()))
             }
             Pool::Threads(t) => t.take_finals(into),
         }
@@ -112,8 +104,6 @@ impl<'scope> Pool<'scope> {
 pub struct Inline {
     shard: Shard,
     taken: Batch,
-    /// Once finished: the share's end and the final clock.
-    end: Option<(ShareEnd, i64)>,
 }
 
 enum Job {
@@ -322,11 +312,7 @@ impl Worker<'_> {
             return;
         };
         if let Some(Ok((buffer, range))) = &mut f.encoded {
-            let bytes = self
-                .final_bytes
-                .get(*buffer)
-                .and_then(|b| b.get(range.clone()))
-                .unwrap_or_default();
+            let bytes = encoded(&self.final_bytes, *buffer, range.clone());
             if let Some(out) = into.buffers.first_mut() {
                 let start = out.len();
                 out.extend_from_slice(bytes);
@@ -379,14 +365,11 @@ fn work(mut shard: Shard, jobs: &Receiver<Job>, done: &SyncSender<Done>) {
 
 /// After the end: one chunk of final records per request, the share's end with the last.
 fn send_finals(shard: &mut Shard, now: i64, jobs: &Receiver<Job>, done: &SyncSender<Done>) {
-    let end = shard.finish(now);
+    shard.finish(now);
     while let Ok(Job::Finals(mut batch)) = jobs.recv() {
-        let more = shard.next_finals(now, FINAL_CHUNK, &mut batch);
+        let more = shard.next_finals(FINAL_CHUNK, &mut batch);
         let last = !more || batch.finished.is_empty();
-        let end = last.then(|| ShareEnd {
-            summary: shard.summary(),
-            ..end.clone()
-        });
+        let end = last.then(|| shard.end());
         let answer = Done {
             batch,
             items: Vec::new(),

@@ -87,10 +87,7 @@ impl Batch {
 
     /// The bytes of encoded records.
     pub fn bytes(&self, buffer: usize, range: Range<usize>) -> &[u8] {
-        self.buffers
-            .get(buffer)
-            .and_then(|b| b.get(range))
-            .unwrap_or_default()
+        encoded(&self.buffers, buffer, range)
     }
 
     /// Empties the batch; its buffers become spare.
@@ -102,6 +99,14 @@ impl Batch {
         }
         self.held_at_sweeps.clear();
     }
+}
+
+/// The bytes of an encoded record in `buffers`.
+pub fn encoded(buffers: &[Vec<u8>], buffer: usize, range: Range<usize>) -> &[u8] {
+    buffers
+        .get(buffer)
+        .and_then(|b| b.get(range))
+        .unwrap_or_default()
 }
 
 /// A connection's handshake attempt, for the SYN-flood episodes.
@@ -131,7 +136,7 @@ impl HandshakeAttempt {
 }
 
 /// What a share says about itself at the end.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct ShareEnd {
     /// Connections held when the capture ended.
     pub held_at_end: usize,
@@ -146,6 +151,8 @@ pub struct Shard {
     detect: DetectConfig,
     encoder: Option<Encoder>,
     summary: SummaryBuilder,
+    /// Once the capture is over: its last clock, and the connections held then.
+    end: Option<(i64, usize)>,
 }
 
 /// A batch's buffers hold this much each (and a record more): small enough to come from the
@@ -162,6 +169,7 @@ impl Shard {
             detect,
             encoder,
             summary: SummaryBuilder::default(),
+            end: None,
         }
     }
 
@@ -192,21 +200,16 @@ impl Shard {
 
     /// The capture is over at `now`: everything still held finishes, to be taken a few at a
     /// time with [`Shard::next_finals`] (all at once they would be the whole table as records).
-    pub fn finish(&mut self, now: i64) -> ShareEnd {
-        let held_at_end = self.table.len();
+    pub fn finish(&mut self, now: i64) {
+        self.end = Some((now, self.table.len()));
         self.table.advance(now);
         self.table.finish_all();
-        ShareEnd {
-            held_at_end,
-            stats: self.table.stats(),
-            late_resets: self.table.late_resets().to_vec(),
-            summary: SummaryBuilder::default(),
-        }
     }
 
     /// After [`Shard::finish`]: up to `most` more connections finished at the end, in id order;
     /// false when there were none left.
-    pub fn next_finals(&mut self, now: i64, most: usize, out: &mut Batch) -> bool {
+    pub fn next_finals(&mut self, most: usize, out: &mut Batch) -> bool {
+        let now = self.end.map_or(i64::MIN, |(now, _)| now);
         for _ in 0..most {
             let Some(conn) = self.table.next_finished() else {
                 return false;
@@ -216,9 +219,14 @@ impl Shard {
         true
     }
 
-    /// What this share counted towards the summary (once every record is out).
-    pub fn summary(&mut self) -> SummaryBuilder {
-        std::mem::take(&mut self.summary)
+    /// Once every record is out: what this share says about itself.
+    pub fn end(&mut self) -> ShareEnd {
+        ShareEnd {
+            held_at_end: self.end.map_or(0, |(_, held)| held),
+            stats: self.table.stats(),
+            late_resets: self.table.late_resets().to_vec(),
+            summary: std::mem::take(&mut self.summary),
+        }
     }
 
     fn collect(&mut self, point: u64, now: i64, out: &mut Batch) {
@@ -270,11 +278,14 @@ fn encode_into(
 /// Which of `shares` a segment belongs to: a hash of its 4-tuple that is the same in both
 /// directions, with a fixed seed so the split (never the output) is the same on every run.
 pub fn share_of(seg: &Segment<'_>, shares: usize) -> usize {
+    if shares <= 1 {
+        return 0;
+    }
     let a = (seg.src, seg.src_port);
     let b = (seg.dst, seg.dst_port);
     let key = if a <= b { (a, b) } else { (b, a) };
     let mut hasher = foldhash::fast::FixedState::with_seed(0x0074_6370_6c69_6665).build_hasher();
     key.hash(&mut hasher);
     let h = std::hash::Hasher::finish(&hasher);
-    usize::try_from(h % shares.max(1) as u64).unwrap_or(0)
+    usize::try_from(h % shares as u64).unwrap_or(0)
 }
