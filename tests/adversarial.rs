@@ -56,20 +56,6 @@ fn by_client_port(doc: &Value, port: u16) -> &Value {
     found[0]
 }
 
-fn transitions(conn: &Value, side: &str) -> Vec<(String, String)> {
-    conn["states"][side]["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["from"].as_str().unwrap().to_owned(),
-                t["to"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 fn kinds(conn: &Value) -> Vec<String> {
     conn["anomalies"]
         .as_array()
@@ -165,6 +151,14 @@ impl Conn {
             (t + 2 * MS, self.s(FIN | ACK, s, c + 1)),
             (t + 3 * MS, self.c(ACK, c + 1, s + 1)),
         ]
+    }
+
+    /// Handshake at `t` and an exchange 100 ms later: an established connection with 100
+    /// octets each way acknowledged.
+    fn opened(&self, t: i64) -> Vec<Packet> {
+        let mut p = self.handshake(t);
+        p.extend(self.exchange(t + 100 * MS));
+        p
     }
 
     /// Handshake at `t`, exchange at `t` + 1 s, close at `t` + `close_at`.
@@ -291,8 +285,7 @@ fn out_of_window_rsts_are_counted_and_change_nothing() {
     let conn = Conn::new([10, 0, 0, 1], 40001, 3_000_000_000, 17);
     // Windows of 65535 (no scaling): the server expects client octet 101 next, the client
     // expects server octet 301.
-    let mut p = conn.handshake(T0);
-    p.extend(conn.exchange(T0 + 100 * MS));
+    let mut p = conn.opened(T0);
     let mut t = T0 + 200 * MS;
     let from_client = out_of_window_rsts(&mut rng, 300, conn.c_isn.wrapping_add(101), 65535);
     for seq in &from_client {
@@ -334,8 +327,7 @@ fn out_of_window_rsts_are_counted_and_change_nothing() {
 fn the_first_in_window_rst_among_random_ones_resets() {
     let mut rng = XorShift::new(0x5eed_0002);
     let conn = Conn::new([10, 0, 0, 1], 40002, 99, u32::MAX - 50);
-    let mut p = conn.handshake(T0);
-    p.extend(conn.exchange(T0 + 100 * MS));
+    let mut p = conn.opened(T0);
     let mut t = T0 + 200 * MS;
     let rcv_nxt = conn.c_isn.wrapping_add(101);
     for seq in out_of_window_rsts(&mut rng, 100, rcv_nxt, 65535) {
@@ -396,8 +388,7 @@ fn the_rst_window_is_the_scaled_window() {
 #[test]
 fn a_syn_ack_with_a_new_isn_on_an_open_connection_does_not_rewrite_it() {
     let conn = Conn::new([10, 0, 0, 1], 40004, 1_000_000, 2_000_000);
-    let mut p = conn.handshake(T0);
-    p.extend(conn.exchange(T0 + 100 * MS));
+    let mut p = conn.opened(T0);
     // A SYN-ACK with another ISN and the right acknowledgment, then one with another ISN and
     // a wrong one, from the server's address; then a bare SYN-ACK storm of random ISNs.
     p.push((
@@ -445,8 +436,7 @@ fn fin_storms_stay_in_their_own_connections() {
     let mut rng = XorShift::new(0x5eed_0004);
     // One connection showered with FINs of random sequence numbers from both sides.
     let conn = Conn::new([10, 0, 0, 1], 40005, 4_000_000_000, 300);
-    let mut p = conn.handshake(T0);
-    p.extend(conn.exchange(T0 + 100 * MS));
+    let mut p = conn.opened(T0);
     for i in 0..1000 {
         let t = T0 + 200 * MS + i * MS;
         let seq = rng.next() as u32;

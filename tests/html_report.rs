@@ -353,6 +353,19 @@ struct Cdp {
 }
 
 impl Cdp {
+    /// A session with the browser's page, its runtime, log, network and page events on.
+    fn open(browser: &Browser) -> Self {
+        let mut cdp = Cdp {
+            ws: Ws::connect(&browser.page()),
+            next: 0,
+            events: Vec::new(),
+        };
+        for domain in ["Runtime", "Log", "Network", "Page"] {
+            cdp.call(&format!("{domain}.enable"), json!({}));
+        }
+        cdp
+    }
+
     fn call(&mut self, method: &str, params: Value) -> Value {
         self.next += 1;
         let id = self.next;
@@ -464,14 +477,7 @@ fn the_report_works_in_a_headless_browser() {
     let (path, _) = report(&dir, CAPTURES);
     let url = format!("file://{}", path.display());
     let browser = Browser::start(&bin, &dir.join("profile"));
-    let mut cdp = Cdp {
-        ws: Ws::connect(&browser.page()),
-        next: 0,
-        events: Vec::new(),
-    };
-    for domain in ["Runtime", "Log", "Network", "Page"] {
-        cdp.call(&format!("{domain}.enable"), json!({}));
-    }
+    let mut cdp = Cdp::open(&browser);
     cdp.call("Page.navigate", json!({"url": url}));
     assert!(
         cdp.wait_for("Page.loadEventFired", Duration::from_secs(60)),
@@ -814,14 +820,7 @@ fn a_report_of_many_connections_stays_small() {
     std::fs::remove_file(&capture).unwrap();
     let Some(bin) = chromium() else { return };
     let browser = Browser::start(&bin, &dir.join("profile"));
-    let mut cdp = Cdp {
-        ws: Ws::connect(&browser.page()),
-        next: 0,
-        events: Vec::new(),
-    };
-    for domain in ["Runtime", "Log", "Network", "Page"] {
-        cdp.call(&format!("{domain}.enable"), json!({}));
-    }
+    let mut cdp = Cdp::open(&browser);
     let started = Instant::now();
     cdp.call(
         "Page.navigate",

@@ -99,20 +99,6 @@ fn anomaly<'a>(conn: &'a Value, kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} in {:?}", kinds(conn)))
 }
 
-fn transitions(conn: &Value, side: &str) -> Vec<(String, String)> {
-    conn["states"][side]["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["from"].as_str().unwrap().to_owned(),
-                t["to"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 fn has(conn: &Value, side: &str, from: &str, to: &str) -> bool {
     transitions(conn, side).contains(&(from.to_owned(), to.to_owned()))
 }

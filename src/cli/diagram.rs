@@ -71,12 +71,8 @@ impl Color {
 }
 
 pub(super) fn run(args: &DiagramArgs) -> u8 {
-    if args.captures.iter().any(|c| c == "-") {
-        eprintln!(
-            "tcplife: diagram reads the captures twice, so it cannot read standard input; \
-             save the capture to a file first"
-        );
-        return exit::USAGE;
+    if let Some(code) = super::refuse_stdin("diagram", &args.captures) {
+        return code;
     }
     let selector = match (args.conn, args.anomaly) {
         (Some(s), _) => s,

@@ -222,6 +222,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Commands that read their captures twice cannot take standard input: the usage exit code,
+/// after saying so, when one of `captures` is `-`.
+fn refuse_stdin(command: &str, captures: &[String]) -> Option<u8> {
+    if !captures.iter().any(|c| c == "-") {
+        return None;
+    }
+    eprintln!(
+        "tcplife: {command} reads the captures twice, so it cannot read standard input; \
+         save the capture to a file first"
+    );
+    Some(exit::USAGE)
+}
+
 /// The machine's cores (1 when that cannot be told).
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)

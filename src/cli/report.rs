@@ -27,12 +27,8 @@ pub struct ReportArgs {
 }
 
 pub(super) fn run(args: &ReportArgs) -> u8 {
-    if args.captures.iter().any(|c| c == "-") {
-        eprintln!(
-            "tcplife: report reads the captures twice, so it cannot read standard input; \
-             save the capture to a file first"
-        );
-        return exit::USAGE;
+    if let Some(code) = super::refuse_stdin("report", &args.captures) {
+        return code;
     }
     let mut out: Box<dyn Write> = if args.output == "-" {
         Box::new(BufWriter::new(io::stdout().lock()))

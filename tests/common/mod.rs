@@ -101,3 +101,18 @@ pub fn relative(path: &Path) -> String {
         .to_string_lossy()
         .replace('\\', "/")
 }
+
+/// One side's state changes in a JSON record, as (from, to) pairs.
+pub fn transitions(conn: &Value, side: &str) -> Vec<(String, String)> {
+    conn["states"][side]["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["from"].as_str().unwrap().to_owned(),
+                t["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
