@@ -30,9 +30,17 @@ type Packet = (i64, Seg);
 fn analyse(name: &str, packets: &[Packet]) -> Value {
     let mut packets = packets.to_vec();
     packets.sort_by_key(|(t, _)| *t);
+    analyse_as_written(name, &packets, &[])
+}
+
+/// The packets written in the order given, analysed with `options` added.
+fn analyse_as_written(name: &str, packets: &[Packet], options: &[&str]) -> Value {
     let dir = TempDir::new(name);
-    let path = dir.write(&format!("{name}.pcap"), &raw_pcap(&packets));
-    let out = tcplife(&["analyze", "--format", "json", "--quiet", &path]);
+    let path = dir.write(&format!("{name}.pcap"), &raw_pcap(packets));
+    let mut args = vec!["analyze", "--format", "json", "--quiet"];
+    args.extend_from_slice(options);
+    args.push(&path);
+    let out = tcplife(&args);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -522,26 +530,8 @@ fn zero_window_periods_of_a_clock_jumping_back_and_forth_do_not_overflow() {
         p.push((early, conn.c(ACK, 1, 1).window(0)));
         p.push((late, conn.c(ACK, 1, 1)));
     }
-    // Written in this order on purpose: `analyse` sorts by time, so write the file here.
-    let dir = TempDir::new("zero-window-jumps");
-    let path = dir.write("jumps.pcap", &raw_pcap(&p));
-    let out = tcplife(&[
-        "analyze",
-        "--format",
-        "json",
-        "--quiet",
-        "--idle-timeout",
-        "640000h",
-        &path,
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_schema_valid(&doc, "zero-window jumps");
+    // Written in this order on purpose (`analyse` would sort them by time).
+    let doc = analyse_as_written("zero-window-jumps", &p, &["--idle-timeout", "640000h"]);
     assert_eq!(doc["summary"]["connections"], 1);
     let conn = &doc["connections"][0];
     let zero_window = conn["anomalies"]
