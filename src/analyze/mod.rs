@@ -17,7 +17,7 @@ use crate::states::StatePeaks;
 use crate::track::table::{LateReset, SweepSchedule};
 use crate::track::{At, Config};
 use pool::Pool;
-use shard::{Batch, Item, Shard, share_of};
+use shard::{Batch, Item, Shard};
 
 /// Everything that tunes an analysis.
 #[derive(Debug, Clone, Copy, Default)]
@@ -418,9 +418,8 @@ impl Run<'_> {
         self.now = Some(now);
         if self.sweeps.due(at.ns, now) {
             let point = at.packet.unwrap_or_default();
-            self.pool.give(0, Item::Sweep { now, point })?;
+            self.pool.give(Item::Sweep { now, point })?;
         }
-        let share = share_of(seg, self.pool.shares());
         let seg = Segment {
             payload: &[],
             ip_header: &[],
@@ -433,7 +432,7 @@ impl Run<'_> {
             now,
             checksum_ok,
         };
-        self.pool.give(share, item)
+        self.pool.give(item)
     }
 
     fn check_order(&mut self, stats: &mut InputStats, at: At) {

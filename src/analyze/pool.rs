@@ -6,7 +6,7 @@
 //! `(point, id)`: the order a single table gives, so the output does not depend on the number of
 //! threads. A few rounds are in flight at a time, which bounds the memory.
 
-use super::shard::{Batch, Finished, Item, Shard, ShareEnd, encoded};
+use super::shard::{Batch, Finished, Item, Shard, ShareEnd, encoded, share_of};
 use crate::track::table::MAX_LATE_RESETS;
 use std::collections::VecDeque;
 use std::io;
@@ -44,21 +44,14 @@ impl<'scope> Pool<'scope> {
         Threads::start(scope, shards).map(Pool::Threads)
     }
 
-    pub fn shares(&self) -> usize {
-        match self {
-            Pool::Inline(_) => 1,
-            Pool::Threads(t) => t.workers.len(),
-        }
-    }
-
-    /// Hands `item` to share `share`, or to every share for a sweep.
-    pub fn give(&mut self, share: usize, item: Item) -> io::Result<()> {
+    /// Hands a segment to the share its 4-tuple falls to, a sweep to every share.
+    pub fn give(&mut self, item: Item) -> io::Result<()> {
         match self {
             Pool::Inline(i) => {
                 i.shard.take(item, &mut i.taken);
                 Ok(())
             }
-            Pool::Threads(t) => t.give(share, item),
+            Pool::Threads(t) => t.give(item),
         }
     }
 
@@ -177,13 +170,19 @@ impl<'scope> Threads<'scope> {
         })
     }
 
-    fn give(&mut self, share: usize, item: Item) -> io::Result<()> {
-        if matches!(item, Item::Sweep { .. }) {
-            for w in &mut self.workers {
-                w.round.push(item);
+    fn give(&mut self, item: Item) -> io::Result<()> {
+        match &item {
+            Item::Sweep { .. } => {
+                for w in &mut self.workers {
+                    w.round.push(item);
+                }
             }
-        } else if let Some(w) = self.workers.get_mut(share) {
-            w.round.push(item);
+            Item::Segment { seg, .. } => {
+                let share = share_of(seg, self.workers.len());
+                if let Some(w) = self.workers.get_mut(share) {
+                    w.round.push(item);
+                }
+            }
         }
         self.items += 1;
         if self.items >= ROUND_ITEMS {

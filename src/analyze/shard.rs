@@ -278,14 +278,11 @@ fn encode_into(
 /// Which of `shares` a segment belongs to: a hash of its 4-tuple that is the same in both
 /// directions, with a fixed seed so the split (never the output) is the same on every run.
 pub fn share_of(seg: &Segment<'_>, shares: usize) -> usize {
-    if shares <= 1 {
-        return 0;
-    }
     let a = (seg.src, seg.src_port);
     let b = (seg.dst, seg.dst_port);
     let key = if a <= b { (a, b) } else { (b, a) };
     let mut hasher = foldhash::fast::FixedState::with_seed(0x0074_6370_6c69_6665).build_hasher();
     key.hash(&mut hasher);
     let h = std::hash::Hasher::finish(&hasher);
-    usize::try_from(h % shares as u64).unwrap_or(0)
+    usize::try_from(h % shares.max(1) as u64).unwrap_or(0)
 }
