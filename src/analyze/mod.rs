@@ -52,9 +52,10 @@ pub trait Sink {
     fn encoder(&self) -> Option<Encoder> {
         None
     }
-    /// The bytes [`Sink::encoder`] made of one or more finished connections, in order.
+    /// The bytes [`Sink::encoder`] made of one or more finished connections, in order. A sink
+    /// that gives an encoder must take them: by default they are refused, never dropped.
     fn encoded(&mut self, _bytes: &[u8]) -> io::Result<()> {
-        Ok(())
+        Err(io::Error::other("encoded records for a sink that has no encoder"))
     }
     /// The run is over.
     fn finish(&mut self, report: &RunReport) -> io::Result<()>;
