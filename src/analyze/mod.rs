@@ -55,7 +55,9 @@ pub trait Sink {
     /// The bytes [`Sink::encoder`] made of one or more finished connections, in order. A sink
     /// that gives an encoder must take them: by default they are refused, never dropped.
     fn encoded(&mut self, _bytes: &[u8]) -> io::Result<()> {
-        Err(io::Error::other("encoded records for a sink that has no encoder"))
+        Err(io::Error::other(
+            "encoded records for a sink that has no encoder",
+        ))
     }
     /// The run is over.
     fn finish(&mut self, report: &RunReport) -> io::Result<()>;
