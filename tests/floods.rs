@@ -2,7 +2,8 @@
 //! with its peak resident memory measured (VmHWM in /proc/<pid>/status, polled until it exits)
 //! against the promise in docs/bad-input.md (under 512 MB), and every packet accounted for.
 //!
-//! - 2,000,000 bare SYNs from distinct sources to one server within 4 s;
+//! - 2,000,000 bare SYNs from distinct sources to one server within 4 s, then after six
+//!   minutes of quiet one more: every connection the full table holds times out at once;
 //! - one connection of 1,000,000 out-of-order, overlapping data segments (sequence numbers
 //!   that cross the 2^32 wrap), each claiming 1448 payload octets of which only the headers
 //!   were captured.
@@ -142,22 +143,35 @@ fn assert_within_memory(run: &Run, what: &str) {
     );
 }
 
-/// 2,000,000 SYNs, each from its own address (10.a.b.c) and port, to 192.0.2.1:80, 2 µs apart.
+/// 2,000,000 SYNs, each from its own address (10.a.b.c) and port, to 192.0.2.1:80, 2 µs apart;
+/// then, after six minutes (past the five-minute idle timeout), one more SYN: at that packet
+/// every connection still held (the table is full: 100,000) times out at the same sweep, and
+/// their records must leave a few at a time, not all at once (that alone took 150 MB more).
 fn write_syn_flood(path: &std::path::Path) {
     let mut w = PcapWriter::create(path, LINKTYPE_RAW);
     let t0 = 1_700_000_000_000_000_000i64;
-    for i in 0..SYNS {
+    let syn = |i: u32| {
         let [_, a, b, c] = i.to_be_bytes();
-        let syn = Seg::new(
+        Seg::new(
             [10, a, b, c],
             1024 + (i % 60_000) as u16,
             [192, 0, 2, 1],
             80,
         )
-        .flags(SYN, i.wrapping_mul(2_654_435_761), 0);
-        w.record(t0 + i64::from(i) * 2_000, &syn.bytes(), syn.wire_len());
+        .flags(SYN, i.wrapping_mul(2_654_435_761), 0)
+    };
+    for i in 0..SYNS {
+        let s = syn(i);
+        w.record(t0 + i64::from(i) * 2_000, &s.bytes(), s.wire_len());
     }
-    assert_eq!(w.records, u64::from(SYNS));
+    let late = syn(SYNS);
+    let pause = 360_000_000_000;
+    w.record(
+        t0 + i64::from(SYNS) * 2_000 + pause,
+        &late.bytes(),
+        late.wire_len(),
+    );
+    assert_eq!(w.records, u64::from(SYNS) + 1);
     w.finish();
 }
 
@@ -177,18 +191,25 @@ fn two_million_syns_from_distinct_sources_stay_within_memory_and_are_all_reporte
     let text = run(&["analyze", &path]);
 
     // Every SYN is accounted for: each is a connection of its own (distinct sources), reported
-    // as it was evicted from the full flow table or at the end of the capture.
+    // as it was evicted from the full flow table, timed out at the late SYN, or (that one) at
+    // the end of the capture.
     let lines = run(&["analyze", "--format", "jsonl", &path]);
     let summary = lines.summary.as_ref().unwrap();
     let total = &summary["summary"];
-    assert_eq!(summary["inputs"][0]["tcp_packets"], SYNS);
-    assert_eq!(total["connections"], SYNS);
-    assert_eq!(lines.connections, u64::from(SYNS));
-    assert_eq!(lines.client_packets, u64::from(SYNS));
+    let syns = u64::from(SYNS) + 1;
+    assert_eq!(summary["inputs"][0]["tcp_packets"], syns);
+    assert_eq!(total["connections"], syns);
+    assert_eq!(lines.connections, syns);
+    assert_eq!(lines.client_packets, syns);
     assert_eq!(lines.server_packets, 0);
     let finished_by = total["finished_by"].as_object().unwrap();
     let finished: u64 = finished_by.values().map(|v| v.as_u64().unwrap()).sum();
-    assert_eq!(finished, u64::from(SYNS), "{finished_by:?}");
+    assert_eq!(finished, syns, "{finished_by:?}");
+    assert_eq!(finished_by["capture_end"], 1, "{finished_by:?}");
+    assert!(
+        finished_by["idle_timeout"].as_u64().unwrap() >= 90_000,
+        "{finished_by:?}"
+    );
     assert_eq!(
         total["evicted"],
         finished_by
@@ -196,7 +217,7 @@ fn two_million_syns_from_distinct_sources_stay_within_memory_and_are_all_reporte
             .cloned()
             .unwrap_or(Value::from(0))
     );
-    assert_eq!(total["by_outcome"]["unanswered"], SYNS);
+    assert_eq!(total["by_outcome"]["unanswered"], syns);
 
     assert_within_memory(&text, "text output");
     assert_within_memory(&lines, "jsonl output");

@@ -328,14 +328,11 @@ impl Run<'_> {
         sink: &mut dyn Sink,
     ) -> io::Result<RunReport> {
         self.pool.finish(self.now.unwrap_or(i64::MIN))?;
-        self.deliver_taken(sink)?;
         let mut batch = std::mem::take(&mut self.batch);
-        let mut table = loop {
-            if let Some(end) = self.pool.take_finals(&mut batch)? {
-                break end;
-            }
+        while self.pool.take(&mut batch)? {
             self.deliver(&mut batch, sink)?;
-        };
+        }
+        let mut table = self.pool.end()?;
         self.peak_held = self.peak_held.max(table.held_at_end);
         let mut episodes = self.floods.episodes(detect);
         for i in &inputs {
@@ -387,7 +384,7 @@ impl Run<'_> {
                 Decoded::Tcp(seg) => {
                     stats.tcp_packets += 1;
                     self.segment(&seg, at, stats)?;
-                    self.deliver_taken(sink)?;
+                    self.catch_up(sink)?;
                 }
                 Decoded::Skipped(reason) => stats.count_skip(reason),
             }
@@ -447,11 +444,17 @@ impl Run<'_> {
         self.last_ts = Some(self.last_ts.map_or(at.ns, |last| last.max(at.ns)));
     }
 
-    /// What the shares have given back so far, to the run-wide views and the sink.
-    fn deliver_taken(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+    /// Takes what the shares have finished, as long as they are ahead of it, to the run-wide
+    /// views and the sink.
+    fn catch_up(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
         let mut batch = std::mem::take(&mut self.batch);
-        self.pool.take(&mut batch);
-        let result = self.deliver(&mut batch, sink);
+        let mut result = Ok(());
+        while result.is_ok() && self.pool.behind() {
+            result = self
+                .pool
+                .take(&mut batch)
+                .and_then(|_| self.deliver(&mut batch, sink));
+        }
         self.batch = batch;
         result
     }

@@ -1,10 +1,12 @@
 //! The shares of the tracking, run inline or on worker threads.
 //!
 //! With threads, the reader deals segments out in rounds: every share gets its part of each
-//! round (sweeps go to all), works through it on its own thread, and sends back what finished.
-//! The reader takes the rounds back in order, all shares at once, and merges their records by
-//! `(point, id)`: the order a single table gives, so the output does not depend on the number of
-//! threads. A few rounds are in flight at a time, which bounds the memory.
+//! round (sweeps go to all), works through it on its own thread, and sends back what finished
+//! in chunks of at most [`CHUNK`] records, in order. The reader merges the shares' chunks of
+//! the oldest round by `(point, id)`, a chunk at a time: the order a single table gives, so
+//! the output does not depend on the number of threads. A few rounds are in flight, and a
+//! share waits when the chunks it has sent are not taken, which bounds the memory however many
+//! connections finish at once (after a pause in the capture, or at its end).
 
 use super::shard::{Batch, Finished, Item, Shard, ShareEnd, encoded, share_of};
 use crate::track::table::MAX_LATE_RESETS;
@@ -18,8 +20,13 @@ use std::thread::{Scope, ScopedJoinHandle};
 const ROUND_ITEMS: usize = 1024;
 /// Rounds handed out and not yet taken back.
 const ROUNDS_IN_FLIGHT: usize = 4;
-/// Final records come back in chunks of this many per share.
-const FINAL_CHUNK: usize = 256;
+/// Records per chunk, sent from a share or taken by the reader (about 300 KB encoded).
+const CHUNK: usize = 64;
+/// Chunks a share may have sent and not yet seen taken.
+const CHUNKS_QUEUED: usize = ROUNDS_IN_FLIGHT + 1;
+/// Spare encode buffers kept per share: enough for the rounds in flight (a round's part takes
+/// three or four); more, made while many records finished at once, are freed.
+const SPARE_BUFFERS: usize = 12;
 
 pub enum Pool<'scope> {
     Inline(Box<Inline>),
@@ -37,7 +44,7 @@ impl<'scope> Pool<'scope> {
         if shares <= 1 {
             return Ok(Pool::Inline(Box::new(Inline {
                 shard: make(0),
-                taken: Batch::default(),
+                held_at_sweeps: Vec::new(),
             })));
         }
         let shards = (0..shares).map(make).collect();
@@ -48,28 +55,37 @@ impl<'scope> Pool<'scope> {
     pub fn give(&mut self, item: Item) -> io::Result<()> {
         match self {
             Pool::Inline(i) => {
-                i.shard.take(item, &mut i.taken);
+                i.held_at_sweeps.extend(i.shard.take(item));
                 Ok(())
             }
             Pool::Threads(t) => t.give(item),
         }
     }
 
-    /// Swaps what has come back so far, in output order, with `into` (emptied first: its
-    /// buffers stay here as spares).
-    pub fn take(&mut self, into: &mut Batch) {
-        into.clear();
-        let taken = match self {
-            Pool::Inline(i) => &mut i.taken,
-            Pool::Threads(t) => &mut t.taken,
-        };
-        std::mem::swap(taken, into);
-        taken.spare.append(&mut into.spare);
-        into.finished.sort_by_key(Finished::order);
+    /// Whether finished records must be taken before more is given.
+    pub fn behind(&self) -> bool {
+        match self {
+            Pool::Inline(i) => i.shard.waiting() || !i.held_at_sweeps.is_empty(),
+            Pool::Threads(t) => t.in_flight > ROUNDS_IN_FLIGHT,
+        }
     }
 
-    /// The capture is over at `now`: every share finishes. Then [`Pool::take`] gives what
-    /// finished before the end, and [`Pool::take_finals`] the rest.
+    /// The next records finished (up to a chunk's worth), in output order, into `into`
+    /// (emptied first: its buffers stay here as spares); false when none were waiting.
+    pub fn take(&mut self, into: &mut Batch) -> io::Result<bool> {
+        match self {
+            Pool::Inline(i) => {
+                into.clear();
+                into.held_at_sweeps.append(&mut i.held_at_sweeps);
+                i.shard.produce(into, CHUNK);
+                Ok(!into.finished.is_empty() || !into.held_at_sweeps.is_empty())
+            }
+            Pool::Threads(t) => t.take(into),
+        }
+    }
+
+    /// The capture is over at `now`: every share finishes. Then [`Pool::take`] gives the rest
+    /// of the records, and [`Pool::end`] what the shares say about themselves.
     pub fn finish(&mut self, now: i64) -> io::Result<()> {
         match self {
             Pool::Inline(i) => {
@@ -80,23 +96,18 @@ impl<'scope> Pool<'scope> {
         }
     }
 
-    /// More of the connections that finished at the end (in id order over all shares) into
-    /// `into` (emptied first); when there are none left, what the shares say about themselves.
-    pub fn take_finals(&mut self, into: &mut Batch) -> io::Result<Option<ShareEnd>> {
-        into.clear();
+    /// Once every record is taken: the shares' ends, summed.
+    pub fn end(self) -> io::Result<ShareEnd> {
         match self {
-            Pool::Inline(i) => {
-                let more = i.shard.next_finals(FINAL_CHUNK, into);
-                Ok((!more && into.finished.is_empty()).then(|| i.shard.end()))
-            }
-            Pool::Threads(t) => t.take_finals(into),
+            Pool::Inline(mut i) => Ok(i.shard.end()),
+            Pool::Threads(t) => t.end(),
         }
     }
 }
 
 pub struct Inline {
     shard: Shard,
-    taken: Batch,
+    held_at_sweeps: Vec<usize>,
 }
 
 enum Job {
@@ -104,38 +115,72 @@ enum Job {
     Round(Vec<Item>, Batch),
     /// The capture is over at this time.
     Finish(i64),
-    /// The next chunk of final records, please, in this batch.
-    Finals(Batch),
 }
 
-/// One share's answer to a job: a round's batch and its emptied items, or at the end a chunk
-/// of its final records (the last chunk with the share's end).
-struct Done {
+/// A chunk of one share's answer to a job: records in order, the sweeps it passed, and with
+/// the last chunk the round's emptied items, or at the end the share's end.
+struct Chunk {
     batch: Batch,
+    last: bool,
     items: Vec<Item>,
     end: Option<ShareEnd>,
 }
 
 struct Worker<'scope> {
     jobs: SyncSender<Job>,
-    done: Receiver<Done>,
+    chunks: Receiver<Chunk>,
     round: Vec<Item>,
     handle: ScopedJoinHandle<'scope, ()>,
-    /// At the end: this share's final records not yet merged, the buffers of their bytes, and
-    /// the share's end once sent.
-    finals: VecDeque<Finished>,
-    final_bytes: Vec<Vec<u8>>,
+    /// Records of the oldest round received and not yet merged, and the buffers their bytes
+    /// are in.
+    queue: VecDeque<Finished>,
+    bytes: Vec<Vec<u8>>,
+    /// The last chunk of the oldest round has come.
+    round_done: bool,
+    /// Sweeps of the oldest round passed so far.
+    sweeps: usize,
     end: Option<ShareEnd>,
 }
 
 pub struct Threads<'scope> {
     workers: Vec<Worker<'scope>>,
     items: usize,
+    /// Rounds sent and not yet merged (the end counts as one).
     in_flight: usize,
-    taken: Batch,
-    /// Emptied batches and item lists, to send again.
-    spare_batches: Vec<Batch>,
-    spare_items: Vec<Vec<Item>>,
+    /// Connections held at each sweep of the oldest round, summed over the shares.
+    held: Vec<usize>,
+    spare: Spares,
+}
+
+/// Emptied buffers, batches and item lists, to send again.
+#[derive(Default)]
+struct Spares {
+    buffers: Vec<Vec<u8>>,
+    batches: Vec<Batch>,
+    items: Vec<Vec<Item>>,
+}
+
+impl Spares {
+    /// A chunk's batch, emptied, to answer a round in again; kept only as many as can be in
+    /// flight.
+    fn keep_batch(&mut self, mut batch: Batch, shares: usize) {
+        batch.clear();
+        self.keep_buffers(batch.spare.drain(..), shares);
+        if self.batches.len() < (ROUNDS_IN_FLIGHT + 1) * shares {
+            self.batches.push(batch);
+        }
+    }
+
+    /// Buffers whose bytes are written, emptied, up to [`SPARE_BUFFERS`] per share.
+    fn keep_buffers(&mut self, buffers: impl Iterator<Item = Vec<u8>>, shares: usize) {
+        for mut b in buffers {
+            if self.buffers.len() >= SPARE_BUFFERS * shares {
+                return;
+            }
+            b.clear();
+            self.buffers.push(b);
+        }
+    }
 }
 
 impl<'scope> Threads<'scope> {
@@ -144,18 +189,21 @@ impl<'scope> Threads<'scope> {
             .into_iter()
             .enumerate()
             .map(|(i, shard)| {
-                let (jobs, job_rx) = sync_channel(ROUNDS_IN_FLIGHT + 1);
-                let (done_tx, done) = sync_channel(ROUNDS_IN_FLIGHT + 1);
+                // Room for every round in flight and the end: the reader never waits to send.
+                let (jobs, job_rx) = sync_channel(ROUNDS_IN_FLIGHT + 2);
+                let (chunk_tx, chunks) = sync_channel(CHUNKS_QUEUED);
                 let handle = std::thread::Builder::new()
                     .name(format!("tcplife-track-{i}"))
-                    .spawn_scoped(scope, move || work(shard, &job_rx, &done_tx))?;
+                    .spawn_scoped(scope, move || work(shard, &job_rx, &chunk_tx))?;
                 Ok(Worker {
                     jobs,
-                    done,
+                    chunks,
                     round: Vec::new(),
                     handle,
-                    finals: VecDeque::new(),
-                    final_bytes: Vec::new(),
+                    queue: VecDeque::new(),
+                    bytes: Vec::new(),
+                    round_done: false,
+                    sweeps: 0,
                     end: None,
                 })
             })
@@ -164,9 +212,8 @@ impl<'scope> Threads<'scope> {
             workers,
             items: 0,
             in_flight: 0,
-            taken: Batch::default(),
-            spare_batches: Vec::new(),
-            spare_items: Vec::new(),
+            held: Vec::new(),
+            spare: Spares::default(),
         })
     }
 
@@ -196,122 +243,124 @@ impl<'scope> Threads<'scope> {
     fn send_round(&mut self) -> io::Result<()> {
         let shares = self.workers.len();
         for (i, w) in self.workers.iter_mut().enumerate() {
-            let next = self.spare_items.pop().unwrap_or_default();
+            let next = self.spare.items.pop().unwrap_or_default();
             let round = std::mem::replace(&mut w.round, next);
-            let mut batch = self.spare_batches.pop().unwrap_or_default();
-            let spare = self.taken.spare.len();
-            let keep = spare - spare / (shares - i);
-            batch.spare.extend(self.taken.spare.drain(keep..));
+            let mut batch = self.spare.batches.pop().unwrap_or_default();
+            let buffers = &mut self.spare.buffers;
+            let keep = buffers.len() - buffers.len() / (shares - i);
+            batch.spare.extend(buffers.drain(keep..));
             w.jobs
                 .send(Job::Round(round, batch))
                 .map_err(|_| stopped())?;
         }
         self.items = 0;
         self.in_flight += 1;
-        while self.in_flight > ROUNDS_IN_FLIGHT {
-            self.take_round()?;
-        }
-        Ok(())
-    }
-
-    /// Takes the oldest round in flight back from every share; the connections held at each
-    /// sweep are summed over the shares.
-    fn take_round(&mut self) -> io::Result<()> {
-        let mut held: Vec<usize> = Vec::new();
-        for w in &self.workers {
-            let mut done = w.done.recv().map_err(|_| stopped())?;
-            let sweeps = std::mem::take(&mut done.batch.held_at_sweeps);
-            if held.is_empty() {
-                held = sweeps;
-            } else {
-                for (sum, n) in held.iter_mut().zip(sweeps) {
-                    *sum += n;
-                }
-            }
-            self.taken.append(&mut done.batch);
-            self.spare_batches.push(done.batch);
-            self.spare_items.push(done.items);
-        }
-        self.taken.held_at_sweeps.extend(held);
-        self.in_flight = self.in_flight.saturating_sub(1);
         Ok(())
     }
 
     fn finish(&mut self, now: i64) -> io::Result<()> {
         self.send_round()?;
-        while self.in_flight > 0 {
-            self.take_round()?;
-        }
         for w in &self.workers {
             w.jobs.send(Job::Finish(now)).map_err(|_| stopped())?;
         }
+        self.in_flight += 1;
         Ok(())
     }
 
-    /// Merges the shares' final records (each share's in id order) a chunk at a time.
-    fn take_finals(&mut self, into: &mut Batch) -> io::Result<Option<ShareEnd>> {
-        let buffer = into.spare.pop().unwrap_or_default();
-        into.buffers.push(buffer);
-        while into.finished.len() < FINAL_CHUNK {
+    /// Merges the oldest round's records from every share, up to a chunk.
+    fn take(&mut self, into: &mut Batch) -> io::Result<bool> {
+        // The merged records' bytes go to one buffer (the first), which stays here: it grows
+        // to a chunk's size, while the buffers that go round to the shares stay small.
+        let mut out = if into.buffers.is_empty() {
+            Vec::new()
+        } else {
+            into.buffers.swap_remove(0)
+        };
+        out.clear();
+        into.clear();
+        let shares = self.workers.len();
+        self.spare.keep_buffers(into.spare.drain(..), shares);
+        into.buffers.push(out);
+        if self.in_flight == 0 {
+            return Ok(false);
+        }
+        while into.finished.len() < CHUNK {
             for w in &mut self.workers {
-                w.refill(&mut into.spare)?;
+                w.refill(&mut self.held, &mut self.spare, shares)?;
             }
             let first = self
                 .workers
                 .iter_mut()
-                .filter_map(|w| w.peek_final().map(|order| (order, w)))
+                .filter_map(|w| Some((w.queue.front()?.order(), w)))
                 .min_by_key(|(order, _)| *order);
             let Some((_, w)) = first else {
+                self.round_over(into);
                 break;
             };
-            w.move_final(into);
+            w.move_first(into);
         }
-        if !into.finished.is_empty() {
-            return Ok(None);
+        Ok(true)
+    }
+
+    /// Every share has sent all of the oldest round, and it is all merged.
+    fn round_over(&mut self, into: &mut Batch) {
+        into.held_at_sweeps.append(&mut self.held);
+        for w in &mut self.workers {
+            w.round_done = false;
+            w.sweeps = 0;
         }
+        self.in_flight -= 1;
+    }
+
+    fn end(self) -> io::Result<ShareEnd> {
         let mut all = ShareEnd::default();
-        for w in std::mem::take(&mut self.workers) {
+        for w in self.workers {
             merge_end(&mut all, w.end.ok_or_else(stopped)?);
             drop(w.jobs);
             w.handle.join().map_err(|_| stopped())?;
         }
-        Ok(Some(all))
+        Ok(all)
     }
 }
 
 impl Worker<'_> {
-    /// Receives this share's next chunk of final records once the last one is used up.
-    /// Asks for one chunk at a time (so the shares cannot run ahead of the writing), handing
-    /// back the buffers of the last.
-    fn refill(&mut self, spare: &mut Vec<Vec<u8>>) -> io::Result<()> {
-        while self.finals.is_empty() && self.end.is_none() {
-            let mut batch = Batch::default();
-            batch.spare.append(spare);
-            for mut b in self.final_bytes.drain(..) {
-                b.clear();
-                batch.spare.push(b);
+    /// Receives this share's next chunk of the oldest round once the last one is merged,
+    /// handing back the buffers of the last. The sweeps it passed add to `held`.
+    fn refill(
+        &mut self,
+        held: &mut Vec<usize>,
+        spare: &mut Spares,
+        shares: usize,
+    ) -> io::Result<()> {
+        while self.queue.is_empty() && !self.round_done {
+            let mut chunk = self.chunks.recv().map_err(|_| stopped())?;
+            spare.keep_buffers(self.bytes.drain(..), shares);
+            for n in chunk.batch.held_at_sweeps.drain(..) {
+                match held.get_mut(self.sweeps) {
+                    Some(sum) => *sum += n,
+                    None => held.push(n),
+                }
+                self.sweeps += 1;
             }
-            self.jobs.send(Job::Finals(batch)).map_err(|_| stopped())?;
-            let mut done = self.done.recv().map_err(|_| stopped())?;
-            self.finals = std::mem::take(&mut done.batch.finished).into();
-            self.final_bytes = std::mem::take(&mut done.batch.buffers);
-            spare.append(&mut done.batch.spare);
-            self.end = done.end;
+            self.queue.extend(chunk.batch.finished.drain(..));
+            self.bytes = std::mem::take(&mut chunk.batch.buffers);
+            spare.keep_batch(chunk.batch, shares);
+            self.round_done = chunk.last;
+            if chunk.last {
+                spare.items.push(chunk.items);
+            }
+            self.end = self.end.take().or(chunk.end);
         }
         Ok(())
     }
 
-    fn peek_final(&self) -> Option<(u64, u64)> {
-        self.finals.front().map(Finished::order)
-    }
-
-    /// Moves the next final record into `into`, its bytes into `into`'s (one) buffer.
-    fn move_final(&mut self, into: &mut Batch) {
-        let Some(mut f) = self.finals.pop_front() else {
+    /// Moves the next record into `into`, its bytes into `into`'s (one) buffer.
+    fn move_first(&mut self, into: &mut Batch) {
+        let Some(mut f) = self.queue.pop_front() else {
             return;
         };
         if let Some(Ok((buffer, range))) = &mut f.encoded {
-            let bytes = encoded(&self.final_bytes, *buffer, range.clone());
+            let bytes = encoded(&self.bytes, *buffer, range.clone());
             if let Some(out) = into.buffers.first_mut() {
                 let start = out.len();
                 out.extend_from_slice(bytes);
@@ -337,47 +386,73 @@ fn merge_end(all: &mut ShareEnd, one: ShareEnd) {
 }
 
 /// A worker: takes rounds until told to finish (or until the reader goes away).
-fn work(mut shard: Shard, jobs: &Receiver<Job>, done: &SyncSender<Done>) {
+fn work(mut shard: Shard, jobs: &Receiver<Job>, chunks: &SyncSender<Chunk>) {
     while let Ok(job) = jobs.recv() {
         match job {
-            Job::Round(mut items, mut batch) => {
-                for item in items.drain(..) {
-                    shard.take(item, &mut batch);
-                }
-                let answer = Done {
-                    batch,
-                    items,
-                    end: None,
-                };
-                if done.send(answer).is_err() {
+            Job::Round(items, batch) => {
+                if round(&mut shard, items, batch, chunks).is_none() {
                     return;
                 }
             }
             Job::Finish(now) => {
-                send_finals(&mut shard, now, jobs, done);
+                shard.finish(now);
+                let mut batch = Batch::default();
+                if send_full(&mut shard, &mut batch, chunks).is_some() {
+                    let end = shard.end();
+                    send_last(chunks, batch, Vec::new(), Some(end));
+                }
                 return;
             }
-            Job::Finals(_) => return,
         }
     }
 }
 
-/// After the end: one chunk of final records per request, the share's end with the last.
-fn send_finals(shard: &mut Shard, now: i64, jobs: &Receiver<Job>, done: &SyncSender<Done>) {
-    shard.finish(now);
-    while let Ok(Job::Finals(mut batch)) = jobs.recv() {
-        let more = shard.next_finals(FINAL_CHUNK, &mut batch);
-        let last = !more || batch.finished.is_empty();
-        let end = last.then(|| shard.end());
-        let answer = Done {
-            batch,
-            items: Vec::new(),
-            end,
-        };
-        if done.send(answer).is_err() || last {
-            return;
-        }
+/// One round's items, and what finished in them sent back; None when the reader has gone.
+fn round(
+    shard: &mut Shard,
+    mut items: Vec<Item>,
+    mut batch: Batch,
+    chunks: &SyncSender<Chunk>,
+) -> Option<()> {
+    for item in items.drain(..) {
+        batch.held_at_sweeps.extend(shard.take(item));
+        send_full(shard, &mut batch, chunks)?;
     }
+    send_last(chunks, batch, items, None)
+}
+
+/// Makes records of what the share has finished, sending each full chunk on (and waiting
+/// while the reader has enough of them); None when the reader has gone.
+fn send_full(shard: &mut Shard, batch: &mut Batch, chunks: &SyncSender<Chunk>) -> Option<()> {
+    while shard.produce(batch, CHUNK) {
+        let next = Batch {
+            spare: std::mem::take(&mut batch.spare),
+            ..Batch::default()
+        };
+        let chunk = Chunk {
+            batch: std::mem::replace(batch, next),
+            last: false,
+            items: Vec::new(),
+            end: None,
+        };
+        chunks.send(chunk).ok()?;
+    }
+    Some(())
+}
+
+fn send_last(
+    chunks: &SyncSender<Chunk>,
+    batch: Batch,
+    items: Vec<Item>,
+    end: Option<ShareEnd>,
+) -> Option<()> {
+    let chunk = Chunk {
+        batch,
+        last: true,
+        items,
+        end,
+    };
+    chunks.send(chunk).ok()
 }
 
 fn stopped() -> io::Error {

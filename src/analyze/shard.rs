@@ -11,6 +11,7 @@ use crate::report::summary::SummaryBuilder;
 use crate::states::PeakInput;
 use crate::track::table::{LateReset, TableStats};
 use crate::track::{Addr, At, Config, Connection, FlowTable, Outcome, Side};
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash};
 use std::io;
 use std::net::IpAddr;
@@ -31,14 +32,41 @@ pub enum Item {
     },
 }
 
-/// The point in the run where records finished: the packet they finished at (or just before,
-/// for a sweep), and then the capture's end.
-pub const AT_END: u64 = u64::MAX;
+/// Where in the run records finished: at a sweep just before a packet, at a packet, or at
+/// the capture's end. Ordered by the packet, a sweep before its packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    Sweep(u64),
+    Packet(u64),
+    End,
+}
+
+impl Point {
+    fn key(self) -> (u64, u8) {
+        match self {
+            Point::Sweep(packet) => (packet, 0),
+            Point::Packet(packet) => (packet, 1),
+            Point::End => (u64::MAX, 2),
+        }
+    }
+}
+
+impl Ord for Point {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for Point {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// A finished connection on its way to the sink. Records leave the run in the order of
 /// `(point, id)`, whatever the number of shares.
 pub struct Finished {
-    pub point: u64,
+    pub point: Point,
     pub id: u64,
     /// The capture clock when it finished.
     pub now: i64,
@@ -52,7 +80,7 @@ pub struct Finished {
 }
 
 impl Finished {
-    pub fn order(&self) -> (u64, u64) {
+    pub fn order(&self) -> (Point, u64) {
         (self.point, self.id)
     }
 }
@@ -71,20 +99,6 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Moves `other`'s records and buffers here (renumbering the buffers its records point
-    /// into), leaving it empty with its room.
-    pub fn append(&mut self, other: &mut Batch) {
-        let base = self.buffers.len();
-        self.buffers.append(&mut other.buffers);
-        self.spare.append(&mut other.spare);
-        self.finished.extend(other.finished.drain(..).map(|mut f| {
-            if let Some(Ok((buffer, _))) = &mut f.encoded {
-                *buffer += base;
-            }
-            f
-        }));
-    }
-
     /// The bytes of encoded records.
     pub fn bytes(&self, buffer: usize, range: Range<usize>) -> &[u8] {
         encoded(&self.buffers, buffer, range)
@@ -153,6 +167,18 @@ pub struct Shard {
     summary: SummaryBuilder,
     /// Once the capture is over: its last clock, and the connections held then.
     end: Option<(i64, usize)>,
+    /// Finished connections not yet made records, in output order: those of one item are
+    /// sorted by id, and items come in order.
+    ready: VecDeque<Ready>,
+    /// One item's finished connections, being sorted.
+    scratch: Vec<Ready>,
+}
+
+/// A finished connection, with where and when in the run it finished.
+struct Ready {
+    conn: Box<Connection>,
+    point: Point,
+    now: i64,
 }
 
 /// A batch's buffers hold this much each (and a record more): small enough to come from the
@@ -170,16 +196,20 @@ impl Shard {
             encoder,
             summary: SummaryBuilder::default(),
             end: None,
+            ready: VecDeque::new(),
+            scratch: Vec::new(),
         }
     }
 
-    /// Takes one item; what finished goes to `out`.
-    pub fn take(&mut self, item: Item, out: &mut Batch) {
+    /// Takes one item; what finished waits for [`Shard::produce`]. A sweep gives the number
+    /// of connections held just before it.
+    pub fn take(&mut self, item: Item) -> Option<usize> {
         match item {
             Item::Sweep { now, point } => {
-                out.held_at_sweeps.push(self.table.len());
+                let held = self.table.len();
                 self.table.sweep(now);
-                self.collect(point, now, out);
+                self.collect(Point::Sweep(point), now);
+                Some(held)
             }
             Item::Segment {
                 seg,
@@ -193,30 +223,37 @@ impl Shard {
                 } else {
                     self.table.on_corrupt_segment(&seg, at);
                 }
-                self.collect(at.packet.unwrap_or_default(), now, out);
+                self.collect(Point::Packet(at.packet.unwrap_or_default()), now);
+                None
             }
         }
     }
 
-    /// The capture is over at `now`: everything still held finishes, to be taken a few at a
-    /// time with [`Shard::next_finals`] (all at once they would be the whole table as records).
+    /// The capture is over at `now`: everything still held finishes, for
+    /// [`Shard::produce`] to make into records a few at a time (all at once they would be the
+    /// whole table as records).
     pub fn finish(&mut self, now: i64) {
         self.end = Some((now, self.table.len()));
         self.table.advance(now);
         self.table.finish_all();
+        self.collect(Point::End, now);
     }
 
-    /// After [`Shard::finish`]: up to `most` more connections finished at the end, in id order;
-    /// false when there were none left.
-    pub fn next_finals(&mut self, most: usize, out: &mut Batch) -> bool {
-        let now = self.end.map_or(i64::MIN, |(now, _)| now);
-        for _ in 0..most {
-            let Some(conn) = self.table.next_finished() else {
+    /// Whether finished connections wait for [`Shard::produce`].
+    pub fn waiting(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Makes records of the finished connections waiting, in order, until `out` holds `most`;
+    /// true when some are still waiting.
+    pub fn produce(&mut self, out: &mut Batch, most: usize) -> bool {
+        while out.finished.len() < most {
+            let Some(r) = self.ready.pop_front() else {
                 return false;
             };
-            self.finished(&conn, AT_END, now, out);
+            self.finished(&r.conn, r.point, r.now, out);
         }
-        true
+        !self.ready.is_empty()
     }
 
     /// Once every record is out: what this share says about itself.
@@ -229,13 +266,18 @@ impl Shard {
         }
     }
 
-    fn collect(&mut self, point: u64, now: i64, out: &mut Batch) {
-        while let Some(conn) = self.table.next_finished() {
-            self.finished(&conn, point, now, out);
-        }
+    /// Queues what the table finished at `point`, by id.
+    fn collect(&mut self, point: Point, now: i64) {
+        self.scratch.extend(
+            self.table
+                .take_finished()
+                .map(|conn| Ready { conn, point, now }),
+        );
+        self.scratch.sort_unstable_by_key(|r| r.conn.id);
+        self.ready.extend(self.scratch.drain(..));
     }
 
-    fn finished(&mut self, conn: &Connection, point: u64, now: i64, out: &mut Batch) {
+    fn finished(&mut self, conn: &Connection, point: Point, now: i64, out: &mut Batch) {
         let anomalies = detect(conn, &self.detect);
         let mut record = Box::new(ConnectionRecord::new(conn, anomalies));
         self.summary.add(&record);
