@@ -103,6 +103,19 @@ impl DeltaGrid {
     }
 }
 
+/// Sums the changes to the same cell and state, dropping those that cancel out.
+fn net(changes: &mut Vec<(i64, State, i64)>) {
+    changes.sort_unstable_by_key(|&(k, state, _)| (k, state));
+    changes.dedup_by(|later, first| {
+        let same = (later.0, later.1) == (first.0, first.1);
+        if same {
+            first.2 += later.2;
+        }
+        same
+    });
+    changes.retain(|c| c.2 != 0);
+}
+
 /// `a / b` rounded up (`b` > 0).
 fn ceil_div(a: i64, b: i64) -> i64 {
     a.div_euclid(b) + i64::from(a.rem_euclid(b) != 0)
@@ -117,22 +130,29 @@ const SWEEP_MIN: usize = 1024;
 /// changes are summed by instant, group and state, so a reuse that cuts a TIME-WAIT short
 /// cancels its timer instead of queueing a second change. The endpoints in TIME-WAIT are also
 /// kept by connection, so that a new SYN on the 4-tuple can end them all.
+///
+/// A group is known by its number (the order it was first named in) inside: keys (addresses)
+/// are compared once per record, not at every change.
 #[derive(Debug, Clone)]
 pub struct Grids<K: Ord> {
     origin: i64,
     width: i64,
-    groups: BTreeMap<K, DeltaGrid>,
+    numbers: BTreeMap<K, usize>,
+    /// By number; a group is held once a change has reached its grid.
+    grids: Vec<Option<DeltaGrid>>,
+    held: usize,
     cells: usize,
     /// The last packet's time.
     clock: i64,
     /// Changes not yet due, by time: they lie after every packet read so far.
-    pending: BTreeMap<(i64, K, State), i64>,
+    pending: BTreeMap<(i64, usize, State), i64>,
     /// By connection id: the groups of its endpoints in TIME-WAIT until a timer still ahead.
-    time_waits: HashMap<u64, Vec<(K, i64)>, foldhash::fast::RandomState>,
+    time_waits: HashMap<u64, Vec<(usize, i64)>, foldhash::fast::RandomState>,
     /// Past timers are swept out of `time_waits` when it grows beyond this.
     sweep_at: usize,
-    /// One endpoint's due changes, netted by grid index before they touch the grid.
-    scratch: Vec<(i64, State, i64)>,
+    /// One endpoint's changes: those due (by grid index, netted before they touch the grid)
+    /// and those to wait for (by time).
+    scratch: (Vec<(i64, State, i64)>, Vec<(i64, State, i64)>),
 }
 
 impl<K: Ord + Clone> Grids<K> {
@@ -141,13 +161,15 @@ impl<K: Ord + Clone> Grids<K> {
         Grids {
             origin,
             width: width.max(1),
-            groups: BTreeMap::new(),
+            numbers: BTreeMap::new(),
+            grids: Vec::new(),
+            held: 0,
             cells: 0,
             clock: i64::MIN,
             pending: BTreeMap::new(),
             time_waits: HashMap::default(),
             sweep_at: SWEEP_MIN,
-            scratch: Vec::new(),
+            scratch: (Vec::new(), Vec::new()),
         }
     }
 
@@ -174,17 +196,23 @@ impl<K: Ord + Clone> Grids<K> {
         self.cells
     }
 
+    /// Whether a change has reached the group's grid.
     pub fn contains(&self, key: &K) -> bool {
-        self.groups.contains_key(key)
+        self.numbers
+            .get(key)
+            .is_some_and(|&n| matches!(self.grids.get(n), Some(Some(_))))
     }
 
     /// Groups held.
     pub fn group_count(&self) -> usize {
-        self.groups.len()
+        self.held
     }
 
+    /// The groups held, in key order.
     pub fn groups(&self) -> impl Iterator<Item = (&K, &DeltaGrid)> + '_ {
-        self.groups.iter()
+        self.numbers
+            .iter()
+            .filter_map(|(key, &n)| Some((key, self.grids.get(n)?.as_ref()?)))
     }
 
     /// The capture has been read up to `now_ns`: changes up to then are due.
@@ -197,44 +225,45 @@ impl<K: Ord + Clone> Grids<K> {
             if entry.key().0 > self.clock {
                 break;
             }
-            let ((t, key, state), delta) = entry.remove_entry();
-            self.apply(&key, t, state, delta);
+            let ((t, group, state), delta) = entry.remove_entry();
+            self.apply(group, t, state, delta);
         }
     }
 
-    /// Counts the stays of one endpoint of connection `id` in group `key`. A stay that begins
-    /// and ends between the same two instants is seen at none of them and touches nothing.
-    pub fn add_stays(&mut self, id: u64, key: &K, stays: &[Stay]) {
-        let mut due = std::mem::take(&mut self.scratch);
+    /// Counts the stays of one endpoint of connection `id` in each of the groups `keys`. A
+    /// stay that begins and ends between the same two instants is seen at none of them and
+    /// touches nothing.
+    pub fn add_stays(&mut self, id: u64, keys: &[K], stays: &[Stay]) {
+        let (mut due, mut later) = std::mem::take(&mut self.scratch);
         due.clear();
-        let mut ahead = |t: i64, state: State, delta: i64, this: &mut Self| {
-            if t > this.clock {
-                this.wait(key, t, state, delta);
-                return true;
-            }
-            due.push((this.index_of(t), state, delta));
-            false
-        };
+        later.clear();
         for stay in stays {
-            ahead(stay.from_ns, stay.state, 1, self);
-            let Until::At(t) = stay.until else {
-                continue;
+            let mut change = |t: i64, delta: i64| {
+                if t > self.clock {
+                    later.push((t, stay.state, delta));
+                } else {
+                    due.push((self.index_of(t), stay.state, delta));
+                }
             };
-            if ahead(t, stay.state, -1, self) && stay.state == State::TimeWait {
-                self.time_waits
-                    .entry(id)
-                    .or_default()
-                    .push((key.clone(), t));
+            change(stay.from_ns, 1);
+            if let Until::At(t) = stay.until {
+                change(t, -1);
             }
         }
-        due.sort_unstable_by_key(|&(k, state, _)| (k, state));
-        for run in due.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-            let net: i64 = run.iter().map(|c| c.2).sum();
-            if let (Some(&(k, state, _)), true) = (run.first(), net != 0) {
-                self.apply_at(key, k, state, net);
+        net(&mut due);
+        for key in keys {
+            let group = self.number(key);
+            for &(k, state, delta) in &due {
+                self.apply_at(group, k, state, delta);
+            }
+            for &(t, state, delta) in &later {
+                self.wait(group, t, state, delta);
+                if state == State::TimeWait && delta < 0 {
+                    self.time_waits.entry(id).or_default().push((group, t));
+                }
             }
         }
-        self.scratch = due;
+        self.scratch = (due, later);
         self.sweep_time_waits();
     }
 
@@ -248,15 +277,26 @@ impl<K: Ord + Clone> Grids<K> {
             Some(list) if list.iter().any(|&(_, t)| t > clock) => list,
             _ => fallback
                 .iter()
-                .map(|k| (k.clone(), reuse.timer_ns))
+                .map(|k| (self.number(k), reuse.timer_ns))
                 .collect(),
         };
-        for (key, timer) in ended {
+        for (group, timer) in ended {
             if reuse.at_ns < timer {
-                self.change(&key, reuse.at_ns, State::TimeWait, -1);
-                self.change(&key, timer, State::TimeWait, 1);
+                self.change(group, reuse.at_ns, State::TimeWait, -1);
+                self.change(group, timer, State::TimeWait, 1);
             }
         }
+    }
+
+    /// The group's number, given now if it has none.
+    fn number(&mut self, key: &K) -> usize {
+        if let Some(&n) = self.numbers.get(key) {
+            return n;
+        }
+        let n = self.grids.len();
+        self.grids.push(None);
+        self.numbers.insert(key.clone(), n);
+        n
     }
 
     /// Forgets the TIME-WAITs whose timer has passed, now and then (amortised).
@@ -270,17 +310,17 @@ impl<K: Ord + Clone> Grids<K> {
         self.sweep_at = (self.time_waits.len() * 2).max(SWEEP_MIN);
     }
 
-    fn change(&mut self, key: &K, t: i64, state: State, delta: i64) {
+    fn change(&mut self, group: usize, t: i64, state: State, delta: i64) {
         if t > self.clock {
-            self.wait(key, t, state, delta);
+            self.wait(group, t, state, delta);
         } else {
-            self.apply(key, t, state, delta);
+            self.apply(group, t, state, delta);
         }
     }
 
     /// Holds a change until the capture reaches `t`; opposite changes cancel.
-    fn wait(&mut self, key: &K, t: i64, state: State, delta: i64) {
-        match self.pending.entry((t, key.clone(), state)) {
+    fn wait(&mut self, group: usize, t: i64, state: State, delta: i64) {
+        match self.pending.entry((t, group, state)) {
             Entry::Vacant(slot) => {
                 slot.insert(delta);
             }
@@ -293,16 +333,19 @@ impl<K: Ord + Clone> Grids<K> {
         }
     }
 
-    fn apply(&mut self, key: &K, t: i64, state: State, delta: i64) {
+    fn apply(&mut self, group: usize, t: i64, state: State, delta: i64) {
         let k = self.index_of(t);
-        self.apply_at(key, k, state, delta);
+        self.apply_at(group, k, state, delta);
     }
 
-    fn apply_at(&mut self, key: &K, k: i64, state: State, delta: i64) {
-        let grid = match self.groups.get_mut(key) {
-            Some(g) => g,
-            None => self.groups.entry(key.clone()).or_default(),
+    fn apply_at(&mut self, group: usize, k: i64, state: State, delta: i64) {
+        let Some(slot) = self.grids.get_mut(group) else {
+            return;
         };
+        let grid = slot.get_or_insert_with(|| {
+            self.held += 1;
+            DeltaGrid::default()
+        });
         if grid.add(k, state, delta) {
             self.cells += 1;
         }
@@ -313,7 +356,7 @@ impl<K: Ord + Clone> Grids<K> {
         let factor = factor.max(2);
         self.width = self.width.saturating_mul(factor);
         self.cells = 0;
-        for grid in self.groups.values_mut() {
+        for grid in self.grids.iter_mut().flatten() {
             grid.coarsen(factor);
             self.cells += grid.len();
         }
@@ -338,7 +381,7 @@ mod tests {
         g.advance(2000);
         g.add_stays(
             1,
-            &(),
+            &[()],
             &[
                 stay(State::Established, 1000, Until::At(1015)),
                 stay(State::FinWait1, 1015, Until::CaptureEnd),
@@ -359,7 +402,7 @@ mod tests {
         g.advance(100);
         for t in 0..100i64 {
             let key = u8::try_from(t % 3).unwrap();
-            g.add_stays(1, &key, &[stay(State::TimeWait, t, Until::CaptureEnd)]);
+            g.add_stays(1, &[key], &[stay(State::TimeWait, t, Until::CaptureEnd)]);
         }
         assert_eq!(g.cells(), 100);
         g.coarsen(10);
@@ -376,8 +419,8 @@ mod tests {
     fn changes_after_the_last_packet_wait_and_may_never_come() {
         let mut g: Grids<()> = Grids::new(0, 10);
         g.advance(100);
-        g.add_stays(1, &(), &[stay(State::TimeWait, 50, Until::At(500))]);
-        g.add_stays(2, &(), &[stay(State::TimeWait, 60, Until::At(150))]);
+        g.add_stays(1, &[()], &[stay(State::TimeWait, 50, Until::At(500))]);
+        g.add_stays(2, &[()], &[stay(State::TimeWait, 60, Until::At(150))]);
         g.advance(200);
         let (_, grid) = g.groups().next().unwrap();
         let last = grid.running().last().unwrap();
@@ -390,8 +433,8 @@ mod tests {
         // Connection 1 closed simultaneously: both ends in TIME-WAIT, in two groups.
         let mut g: Grids<u8> = Grids::new(0, 10);
         g.advance(100);
-        g.add_stays(1, &0, &[stay(State::TimeWait, 10, Until::At(1000))]);
-        g.add_stays(1, &1, &[stay(State::TimeWait, 10, Until::At(1000))]);
+        g.add_stays(1, &[0], &[stay(State::TimeWait, 10, Until::At(1000))]);
+        g.add_stays(1, &[1], &[stay(State::TimeWait, 10, Until::At(1000))]);
         let reuse = Reuse {
             previous: 1,
             side: crate::track::Side::Client,
@@ -411,8 +454,8 @@ mod tests {
         // Once the timer has passed, only the named end can be cut short.
         let mut late: Grids<u8> = Grids::new(0, 10);
         late.advance(100);
-        late.add_stays(1, &0, &[stay(State::TimeWait, 10, Until::At(500))]);
-        late.add_stays(1, &1, &[stay(State::TimeWait, 10, Until::At(500))]);
+        late.add_stays(1, &[0], &[stay(State::TimeWait, 10, Until::At(500))]);
+        late.add_stays(1, &[1], &[stay(State::TimeWait, 10, Until::At(500))]);
         late.advance(600);
         late.time_waits.clear();
         late.reused(

@@ -54,15 +54,16 @@ impl StatePeaks {
             (Side::Server, &r.server_stays),
         ] {
             let local = r.local(side);
-            self.grids.add_stays(r.id, &None, s);
             let host = Some((side, local.ip));
-            if self.track(&host) {
-                self.grids.add_stays(r.id, &host, s);
-                self.ports
-                    .entry((side, local.ip))
-                    .or_insert(PortRange::new(local.port))
-                    .add(local.port);
+            if !self.track(&host) {
+                self.grids.add_stays(r.id, &[None], s);
+                continue;
             }
+            self.grids.add_stays(r.id, &[None, host], s);
+            self.ports
+                .entry((side, local.ip))
+                .or_insert(PortRange::new(local.port))
+                .add(local.port);
         }
         if let Some(x) = r.reuse {
             let host = Some((x.side, r.local(x.side).ip));

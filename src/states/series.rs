@@ -152,7 +152,7 @@ impl Sink for Series {
         let key = o.by_server.then_some((r.server.ip, r.server.port));
         for side in [Side::Client, Side::Server] {
             if o.filter.accepts(&r, side) {
-                grids.add_stays(r.id, &key, &stays(&r, side, o.idle_timeout_ns));
+                grids.add_stays(r.id, &[key], &stays(&r, side, o.idle_timeout_ns));
             }
         }
         if let Some(x) = reuse(&r) {
