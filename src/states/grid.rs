@@ -104,7 +104,7 @@ impl DeltaGrid {
 }
 
 /// Sums the changes to the same cell and state, dropping those that cancel out.
-fn net(changes: &mut Vec<(i64, State, i64)>) {
+fn net(changes: &mut Vec<Change>) {
     changes.sort_unstable_by_key(|&(k, state, _)| (k, state));
     changes.dedup_by(|later, first| {
         let same = (later.0, later.1) == (first.0, first.1);
@@ -152,8 +152,11 @@ pub struct Grids<K: Ord> {
     sweep_at: usize,
     /// One endpoint's changes: those due (by grid index, netted before they touch the grid)
     /// and those to wait for (by time).
-    scratch: (Vec<(i64, State, i64)>, Vec<(i64, State, i64)>),
+    scratch: (Vec<Change>, Vec<Change>),
 }
+
+/// A count changed by `.2` in state `.1` at `.0` (a grid index or a time).
+type Change = (i64, State, i64);
 
 impl<K: Ord + Clone> Grids<K> {
     /// Instants `origin + k × width` (`width` is at least 1 ns).
