@@ -8,34 +8,66 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rfc3339(pub i64);
 
-/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` is 30 bytes for years 0 to 9999.
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` is 30 bytes for years 0 to 9999...
 const RFC3339_LEN: usize = 30;
+/// ...of which the first 20 name the second.
+const PREFIX_LEN: usize = 20;
+const NANOS: i64 = 1_000_000_000;
+
+thread_local! {
+    /// The second last written, and its text.
+    static LAST_SECOND: std::cell::Cell<(i64, [u8; PREFIX_LEN])> =
+        const { std::cell::Cell::new((i64::MIN, [0; PREFIX_LEN])) };
+}
+
+/// Writes `value` as `digits` decimal digits (with leading zeros) at `at` in `buf`.
+fn put_digits(buf: &mut [u8], at: usize, value: i64, digits: usize) {
+    let mut v = value;
+    for i in (at..at + digits).rev() {
+        if let Some(b) = buf.get_mut(i) {
+            *b = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+    }
+}
 
 impl Rfc3339 {
     /// Writes the time into `buf` without going through `core::fmt` (this is on the output
-    /// path of every record); `None` outside years 0 to 9999 (never for an `i64` of
-    /// nanoseconds, which spans 1677 to 2262), which `Display` handles.
+    /// path of every record, a dozen times or more); `None` outside years 0 to 9999 (never for
+    /// an `i64` of nanoseconds, which spans 1677 to 2262), which `Display` handles. The text
+    /// up to the seconds is kept per thread and used again while the second is the same: a
+    /// record's times mostly are.
     fn write_fast(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&str> {
-        let (y, m, d, secs, nanos) = self.parts();
+        let second = self.0.div_euclid(NANOS);
+        let (prefix, rest) = buf.split_at_mut(PREFIX_LEN);
+        let cached = LAST_SECOND.get();
+        if cached.0 == second {
+            prefix.copy_from_slice(&cached.1);
+        } else {
+            let mut text = [0u8; PREFIX_LEN];
+            self.write_prefix(&mut text)?;
+            LAST_SECOND.set((second, text));
+            prefix.copy_from_slice(&text);
+        }
+        put_digits(rest, 0, self.0.rem_euclid(NANOS), 9);
+        if let Some(z) = rest.last_mut() {
+            *z = b'Z';
+        }
+        std::str::from_utf8(buf).ok()
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.`
+    fn write_prefix(self, text: &mut [u8; PREFIX_LEN]) -> Option<()> {
+        let (y, m, d, secs, _) = self.parts();
         if !(0..=9999).contains(&y) {
             return None;
         }
-        let mut put = |at: usize, value: i64, digits: usize| {
-            let mut v = value;
-            for i in (at..at + digits).rev() {
-                if let Some(b) = buf.get_mut(i) {
-                    *b = b'0' + (v % 10) as u8;
-                }
-                v /= 10;
-            }
-        };
-        put(0, y, 4);
-        put(5, i64::from(m), 2);
-        put(8, i64::from(d), 2);
-        put(11, secs / 3600, 2);
-        put(14, secs / 60 % 60, 2);
-        put(17, secs % 60, 2);
-        put(20, nanos, 9);
+        put_digits(text, 0, y, 4);
+        put_digits(text, 5, i64::from(m), 2);
+        put_digits(text, 8, i64::from(d), 2);
+        put_digits(text, 11, secs / 3600, 2);
+        put_digits(text, 14, secs / 60 % 60, 2);
+        put_digits(text, 17, secs % 60, 2);
         for (at, sep) in [
             (4, b'-'),
             (7, b'-'),
@@ -43,13 +75,12 @@ impl Rfc3339 {
             (13, b':'),
             (16, b':'),
             (19, b'.'),
-            (29, b'Z'),
         ] {
-            if let Some(b) = buf.get_mut(at) {
+            if let Some(b) = text.get_mut(at) {
                 *b = sep;
             }
         }
-        std::str::from_utf8(buf).ok()
+        Some(())
     }
 
     /// Year, month, day, seconds into the day, nanoseconds into the second.
@@ -160,6 +191,21 @@ mod tests {
             let t = Rfc3339(ns);
             let mut buf = [0u8; RFC3339_LEN];
             assert_eq!(t.write_fast(&mut buf), Some(t.to_string().as_str()), "{ns}");
+        }
+    }
+
+    #[test]
+    fn the_second_kept_from_the_last_time_is_used_only_within_that_second() {
+        // Back and forth across second, day and year boundaries, on both sides of the epoch.
+        let edges = [-NANOS, 0, NANOS, 86_400 * NANOS, 1_704_067_200 * NANOS];
+        for edge in edges {
+            for step in [-NANOS - 1, -2, -1, 0, 1, 2, NANOS - 1, NANOS, 3, -3] {
+                for ns in [edge, edge + step, edge - 1, edge + step / 2] {
+                    let t = Rfc3339(ns);
+                    let mut buf = [0u8; RFC3339_LEN];
+                    assert_eq!(t.write_fast(&mut buf), Some(t.to_string().as_str()), "{ns}");
+                }
+            }
         }
     }
 
