@@ -5,6 +5,7 @@
 //! finished records back in a fixed order and keeps the run-wide views (summary, state peaks,
 //! SYN-flood episodes) itself.
 
+mod peaks;
 mod pool;
 mod shard;
 
@@ -13,9 +14,9 @@ use crate::decode::{Decoded, Segment, SkipReason, decode};
 use crate::detect::{Anomaly, Details, DetectConfig, FloodDetector, Kind, capture_anomalies};
 use crate::report::record::{ConnectionRecord, Moment};
 use crate::report::summary::Summary;
-use crate::states::StatePeaks;
 use crate::track::table::{LateReset, SweepSchedule};
 use crate::track::{At, Config};
+use peaks::PeakCounter;
 use pool::Pool;
 use shard::{Batch, Item, Shard};
 
@@ -263,7 +264,7 @@ pub fn analyze(
             now: None,
             verify_checksums: settings.verify_checksums,
             floods: FloodDetector::default(),
-            state_peaks: StatePeaks::new(),
+            state_peaks: PeakCounter::start(scope, shares > 1)?,
             batch: Batch::default(),
             peak_held: 0,
             packets: 0,
@@ -281,7 +282,7 @@ struct Run<'scope> {
     now: Option<i64>,
     verify_checksums: bool,
     floods: FloodDetector,
-    state_peaks: StatePeaks,
+    state_peaks: PeakCounter<'scope>,
     /// Finished connections on their way out (kept to use its room again).
     batch: Batch,
     /// Most connections held at a sweep or at the end.
@@ -350,8 +351,9 @@ impl Run<'_> {
             .summary
             .build(self.peak_held, table.stats.evicted, episodes);
         summary.late_packets = table.stats.late_packets;
+        let peaks = self.state_peaks.finish()?;
         if let Some((first, last)) = crate::states::capture_span(&inputs) {
-            summary.state_peaks = self.state_peaks.summary(first, last);
+            summary.state_peaks = peaks.summary(first, last);
         }
         let report = RunReport { inputs, summary };
         sink.finish(&report)?;
@@ -471,7 +473,7 @@ impl Run<'_> {
             if let Some(h) = f.flood {
                 self.floods.add(h.server, h.client, h.syn, h.failed);
             }
-            self.state_peaks.add(f.peaks, f.now);
+            self.state_peaks.add(f.peaks, f.now)?;
             if let Some(encoded) = f.encoded {
                 let (buffer, range) = encoded?;
                 match &mut run {

@@ -70,24 +70,28 @@ impl DeltaGrid {
             })
     }
 
-    /// Adds `delta` at grid index `k`; true when that made a new cell.
+    /// Adds `delta` to one state at grid index `k`; true when that made a new cell.
     fn add(&mut self, k: i64, state: State, delta: i64) -> bool {
-        let mut counts = Counts::default();
+        let (counts, created) = self.cell(k);
         counts.add(state, delta);
-        self.put(k, &counts)
+        created
     }
 
     /// Adds `delta` to cell `k`; true when that made it.
     fn put(&mut self, k: i64, delta: &Counts) -> bool {
-        let mut created = false;
-        self.cells
-            .entry(k)
-            .or_insert_with(|| {
-                created = true;
-                Counts::default()
-            })
-            .add_all(delta);
+        let (counts, created) = self.cell(k);
+        counts.add_all(delta);
         created
+    }
+
+    /// Cell `k`, and whether it was made now.
+    fn cell(&mut self, k: i64) -> (&mut Counts, bool) {
+        let mut created = false;
+        let counts = self.cells.entry(k).or_insert_with(|| {
+            created = true;
+            Counts::default()
+        });
+        (counts, created)
     }
 
     /// Regroups the cells for a grid `factor` times coarser.
