@@ -32,7 +32,7 @@ impl<'scope> PeakCounter<'scope> {
     /// On a thread of its own when `threaded`.
     pub fn start<'env>(scope: &'scope Scope<'scope, 'env>, threaded: bool) -> io::Result<Self> {
         if !threaded {
-            return Ok(PeakCounter::Inline(Box::new(StatePeaks::new())));
+            return Ok(PeakCounter::Inline(Box::default()));
         }
         let (to, batches) = sync_channel(BATCHES_QUEUED);
         let (emptied, back) = sync_channel(BATCHES_QUEUED + 1);
