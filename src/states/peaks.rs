@@ -2,7 +2,7 @@
 //! over all endpoints and on the busiest single host, and when.
 
 use super::grid::{DeltaGrid, Grids};
-use super::presence::{Reuse, Stay, reuse, stays};
+use super::presence::{Reuse, Stays, reuse, stays};
 use super::render::offset;
 use crate::report::record::{ConnectionRecord, EndpointAddr};
 use crate::time::{Human, Rfc3339};
@@ -159,8 +159,8 @@ pub struct PeakInput {
     id: u64,
     client: EndpointAddr,
     server: EndpointAddr,
-    client_stays: Vec<Stay>,
-    server_stays: Vec<Stay>,
+    client_stays: Stays,
+    server_stays: Stays,
     reuse: Option<Reuse>,
 }
 
