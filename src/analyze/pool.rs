@@ -8,10 +8,11 @@
 //! share waits when the chunks it has sent are not taken, which bounds the memory however many
 //! connections finish at once (after a pause in the capture, or at its end).
 
-use super::shard::{Batch, Finished, Item, Shard, ShareEnd, encoded, share_of};
+use super::shard::{Batch, Finished, Item, Shard, ShareEnd, share_of};
 use crate::track::table::MAX_LATE_RESETS;
 use std::collections::VecDeque;
 use std::io;
+use std::ops::Range;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -131,10 +132,11 @@ struct Worker<'scope> {
     chunks: Receiver<Chunk>,
     round: Vec<Item>,
     handle: ScopedJoinHandle<'scope, ()>,
-    /// Records of the oldest round received and not yet merged, and the buffers their bytes
-    /// are in.
+    /// Records of the oldest round received and not yet merged...
     queue: VecDeque<Finished>,
-    bytes: Vec<Vec<u8>>,
+    /// ...whose bytes are in these buffers of the batch being filled (they came with the
+    /// chunk, and go out with the records: no byte is copied).
+    buffers: Range<usize>,
     /// The last chunk of the oldest round has come.
     round_done: bool,
     /// Sweeps of the oldest round passed so far.
@@ -201,7 +203,7 @@ impl<'scope> Threads<'scope> {
                     round: Vec::new(),
                     handle,
                     queue: VecDeque::new(),
-                    bytes: Vec::new(),
+                    buffers: 0..0,
                     round_done: false,
                     sweeps: 0,
                     end: None,
@@ -269,24 +271,14 @@ impl<'scope> Threads<'scope> {
 
     /// Merges the oldest round's records from every share, up to a chunk.
     fn take(&mut self, into: &mut Batch) -> io::Result<bool> {
-        // The merged records' bytes go to one buffer (the first), which stays here: it grows
-        // to a chunk's size, while the buffers that go round to the shares stay small.
-        let mut out = if into.buffers.is_empty() {
-            Vec::new()
-        } else {
-            into.buffers.swap_remove(0)
-        };
-        out.clear();
-        into.clear();
         let shares = self.workers.len();
-        self.spare.keep_buffers(into.spare.drain(..), shares);
-        into.buffers.push(out);
+        self.carry_over(into);
         if self.in_flight == 0 {
             return Ok(false);
         }
         while into.finished.len() < CHUNK {
             for w in &mut self.workers {
-                w.refill(&mut self.held, &mut self.spare, shares)?;
+                w.refill(&mut self.held, &mut self.spare, into, shares)?;
             }
             let first = self
                 .workers
@@ -300,6 +292,26 @@ impl<'scope> Threads<'scope> {
             w.move_first(into);
         }
         Ok(true)
+    }
+
+    /// Empties `into` for the next records: the buffers of chunks with records still to
+    /// merge stay (renumbered), the others become spare.
+    fn carry_over(&mut self, into: &mut Batch) {
+        let shares = self.workers.len();
+        let mut old = std::mem::take(&mut into.buffers);
+        into.clear();
+        self.spare.keep_buffers(into.spare.drain(..), shares);
+        for w in &mut self.workers {
+            let start = into.buffers.len();
+            if !w.queue.is_empty() {
+                if let Some(kept) = old.get_mut(w.buffers.clone()) {
+                    into.buffers.extend(kept.iter_mut().map(std::mem::take));
+                }
+            }
+            w.buffers = start..into.buffers.len();
+        }
+        let used = old.into_iter().filter(|b| b.capacity() > 0);
+        self.spare.keep_buffers(used, shares);
     }
 
     /// Every share has sent all of the oldest round, and it is all merged.
@@ -324,17 +336,17 @@ impl<'scope> Threads<'scope> {
 }
 
 impl Worker<'_> {
-    /// Receives this share's next chunk of the oldest round once the last one is merged,
-    /// handing back the buffers of the last. The sweeps it passed add to `held`.
+    /// Receives this share's next chunk of the oldest round once the last one is merged; its
+    /// buffers join `into`'s. The sweeps it passed add to `held`.
     fn refill(
         &mut self,
         held: &mut Vec<usize>,
         spare: &mut Spares,
+        into: &mut Batch,
         shares: usize,
     ) -> io::Result<()> {
         while self.queue.is_empty() && !self.round_done {
             let mut chunk = self.chunks.recv().map_err(|_| stopped())?;
-            spare.keep_buffers(self.bytes.drain(..), shares);
             for n in chunk.batch.held_at_sweeps.drain(..) {
                 match held.get_mut(self.sweeps) {
                     Some(sum) => *sum += n,
@@ -343,7 +355,9 @@ impl Worker<'_> {
                 self.sweeps += 1;
             }
             self.queue.extend(chunk.batch.finished.drain(..));
-            self.bytes = std::mem::take(&mut chunk.batch.buffers);
+            let start = into.buffers.len();
+            into.buffers.append(&mut chunk.batch.buffers);
+            self.buffers = start..into.buffers.len();
             spare.keep_batch(chunk.batch, shares);
             self.round_done = chunk.last;
             if chunk.last {
@@ -354,19 +368,13 @@ impl Worker<'_> {
         Ok(())
     }
 
-    /// Moves the next record into `into`, its bytes into `into`'s (one) buffer.
+    /// Moves the next record into `into`, pointing into its chunk's buffers there.
     fn move_first(&mut self, into: &mut Batch) {
         let Some(mut f) = self.queue.pop_front() else {
             return;
         };
-        if let Some(Ok((buffer, range))) = &mut f.encoded {
-            let bytes = encoded(&self.bytes, *buffer, range.clone());
-            if let Some(out) = into.buffers.first_mut() {
-                let start = out.len();
-                out.extend_from_slice(bytes);
-                *buffer = 0;
-                *range = start..out.len();
-            }
+        if let Some(Ok((buffer, _))) = &mut f.encoded {
+            *buffer += self.buffers.start;
         }
         into.finished.push(f);
     }
