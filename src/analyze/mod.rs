@@ -473,7 +473,7 @@ impl Run<'_> {
             if let Some(h) = f.flood {
                 self.floods.add(h.server, h.client, h.syn, h.failed);
             }
-            self.state_peaks.add(f.peaks, f.now)?;
+            self.state_peaks.add(f.peaks, &batch.stays, f.now)?;
             if let Some(encoded) = f.encoded {
                 let (buffer, range) = encoded?;
                 match &mut run {

@@ -3,7 +3,7 @@
 //! late). The reader hands over what each record says of its states, in output order, a batch
 //! at a time; the count is the same as on the reader's thread.
 
-use crate::states::{PeakInput, StatePeaks};
+use crate::states::{PeakInput, StatePeaks, Stay};
 use std::io;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
@@ -13,7 +13,12 @@ const BATCH: usize = 256;
 /// Batches handed over and not yet counted.
 const BATCHES_QUEUED: usize = 4;
 
-type Batch = Vec<(PeakInput, i64)>;
+/// Records' inputs with the capture clock when each was read, and their stays.
+#[derive(Default)]
+struct Batch {
+    inputs: Vec<(PeakInput, i64)>,
+    stays: Vec<Stay>,
+}
 
 pub enum PeakCounter<'scope> {
     Inline(Box<StatePeaks>),
@@ -40,23 +45,25 @@ impl<'scope> PeakCounter<'scope> {
             .name("tcplife-peaks".to_owned())
             .spawn_scoped(scope, move || count(&batches, &emptied))?;
         Ok(PeakCounter::Thread(Counter {
-            batch: Vec::with_capacity(BATCH),
+            batch: Batch::default(),
             to,
             back,
             handle,
         }))
     }
 
-    /// One record's states, read when the capture had been read up to `now_ns`.
-    pub fn add(&mut self, input: PeakInput, now_ns: i64) -> io::Result<()> {
+    /// One record's states (its stays in `list`), read when the capture had been read up to
+    /// `now_ns`.
+    pub fn add(&mut self, mut input: PeakInput, list: &[Stay], now_ns: i64) -> io::Result<()> {
         match self {
             PeakCounter::Inline(peaks) => {
-                peaks.add(input, now_ns);
+                peaks.add(&input, list, now_ns);
                 Ok(())
             }
             PeakCounter::Thread(c) => {
-                c.batch.push((input, now_ns));
-                if c.batch.len() < BATCH {
+                input.copy_stays(list, &mut c.batch.stays);
+                c.batch.inputs.push((input, now_ns));
+                if c.batch.inputs.len() < BATCH {
                     return Ok(());
                 }
                 let next = c.back.try_recv().unwrap_or_default();
@@ -82,9 +89,10 @@ impl<'scope> PeakCounter<'scope> {
 fn count(batches: &Receiver<Batch>, emptied: &SyncSender<Batch>) -> StatePeaks {
     let mut peaks = StatePeaks::new();
     while let Ok(mut batch) = batches.recv() {
-        for (input, now_ns) in batch.drain(..) {
-            peaks.add(input, now_ns);
+        for (input, now_ns) in batch.inputs.drain(..) {
+            peaks.add(&input, &batch.stays, now_ns);
         }
+        batch.stays.clear();
         // The reader takes one back before each batch it sends, so there is room; if not,
         // the batch is simply dropped.
         let _ = emptied.try_send(batch);

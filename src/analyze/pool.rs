@@ -9,6 +9,7 @@
 //! connections finish at once (after a pause in the capture, or at its end).
 
 use super::shard::{Batch, Finished, Item, Shard, ShareEnd, share_of};
+use crate::states::Stay;
 use crate::track::table::MAX_LATE_RESETS;
 use std::collections::VecDeque;
 use std::io;
@@ -135,8 +136,10 @@ struct Worker<'scope> {
     /// Records of the oldest round received and not yet merged...
     queue: VecDeque<Finished>,
     /// ...whose bytes are in these buffers of the batch being filled (they came with the
-    /// chunk, and go out with the records: no byte is copied).
+    /// chunk, and go out with the records: no byte is copied), and whose stays start here in
+    /// its list of stays.
     buffers: Range<usize>,
+    stays: Range<usize>,
     /// The last chunk of the oldest round has come.
     round_done: bool,
     /// Sweeps of the oldest round passed so far.
@@ -152,6 +155,8 @@ pub struct Threads<'scope> {
     /// Connections held at each sweep of the oldest round, summed over the shares.
     held: Vec<usize>,
     spare: Spares,
+    /// The list of stays of the batch before last, to fill again.
+    spare_stays: Vec<Stay>,
 }
 
 /// Emptied buffers, batches and item lists, to send again.
@@ -204,6 +209,7 @@ impl<'scope> Threads<'scope> {
                     handle,
                     queue: VecDeque::new(),
                     buffers: 0..0,
+                    stays: 0..0,
                     round_done: false,
                     sweeps: 0,
                     end: None,
@@ -216,6 +222,7 @@ impl<'scope> Threads<'scope> {
             in_flight: 0,
             held: Vec::new(),
             spare: Spares::default(),
+            spare_stays: Vec::new(),
         })
     }
 
@@ -294,22 +301,28 @@ impl<'scope> Threads<'scope> {
         Ok(true)
     }
 
-    /// Empties `into` for the next records: the buffers of chunks with records still to
-    /// merge stay (renumbered), the others become spare.
+    /// Empties `into` for the next records: the buffers and stays of chunks with records
+    /// still to merge stay (renumbered), the other buffers become spare.
     fn carry_over(&mut self, into: &mut Batch) {
         let shares = self.workers.len();
         let mut old = std::mem::take(&mut into.buffers);
+        let old_stays = std::mem::replace(&mut into.stays, std::mem::take(&mut self.spare_stays));
         into.clear();
         self.spare.keep_buffers(into.spare.drain(..), shares);
         for w in &mut self.workers {
             let start = into.buffers.len();
+            let stays_start = into.stays.len();
             if !w.queue.is_empty() {
                 if let Some(kept) = old.get_mut(w.buffers.clone()) {
                     into.buffers.extend(kept.iter_mut().map(std::mem::take));
                 }
+                into.stays
+                    .extend_from_slice(old_stays.get(w.stays.clone()).unwrap_or_default());
             }
             w.buffers = start..into.buffers.len();
+            w.stays = stays_start..into.stays.len();
         }
+        self.spare_stays = old_stays;
         let used = old.into_iter().filter(|b| b.capacity() > 0);
         self.spare.keep_buffers(used, shares);
     }
@@ -358,6 +371,9 @@ impl Worker<'_> {
             let start = into.buffers.len();
             into.buffers.append(&mut chunk.batch.buffers);
             self.buffers = start..into.buffers.len();
+            let start = into.stays.len();
+            into.stays.append(&mut chunk.batch.stays);
+            self.stays = start..into.stays.len();
             spare.keep_batch(chunk.batch, shares);
             self.round_done = chunk.last;
             if chunk.last {
@@ -376,6 +392,7 @@ impl Worker<'_> {
         if let Some(Ok((buffer, _))) = &mut f.encoded {
             *buffer += self.buffers.start;
         }
+        f.peaks.moved_by(self.stays.start);
         into.finished.push(f);
     }
 }

@@ -8,7 +8,7 @@ use crate::decode::Segment;
 use crate::detect::{DetectConfig, detect};
 use crate::report::record::ConnectionRecord;
 use crate::report::summary::SummaryBuilder;
-use crate::states::PeakInput;
+use crate::states::{PeakInput, Stay};
 use crate::track::table::{LateReset, TableStats};
 use crate::track::{Addr, At, Config, Connection, FlowTable, Outcome, Side};
 use std::collections::VecDeque;
@@ -94,6 +94,8 @@ pub struct Batch {
     pub buffers: Vec<Vec<u8>>,
     /// Empty buffers to encode into before allocating new ones.
     pub spare: Vec<Vec<u8>>,
+    /// The stays of the records' peak inputs, back to back.
+    pub stays: Vec<Stay>,
     /// Connections held just before each sweep.
     pub held_at_sweeps: Vec<usize>,
 }
@@ -112,6 +114,7 @@ impl Batch {
             self.spare.push(b);
         }
         self.held_at_sweeps.clear();
+        self.stays.clear();
     }
 }
 
@@ -289,7 +292,7 @@ impl Shard {
             id: record.id,
             now,
             flood: HandshakeAttempt::of(conn),
-            peaks: PeakInput::of(&record, self.idle_timeout_ns),
+            peaks: PeakInput::of(&record, self.idle_timeout_ns, &mut out.stays),
             encoded,
             record: self.encoder.is_none().then_some(record),
         });

@@ -2,7 +2,7 @@
 //! over all endpoints and on the busiest single host, and when.
 
 use super::grid::{DeltaGrid, Grids};
-use super::presence::{Reuse, Stays, reuse, stays};
+use super::presence::{Reuse, Stay, reuse, stays_into};
 use super::render::offset;
 use crate::report::record::{ConnectionRecord, EndpointAddr};
 use crate::time::{Human, Rfc3339};
@@ -10,6 +10,7 @@ use crate::track::{Side, State};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::ops::Range;
 
 /// The finest grid: endpoints are counted every millisecond...
 const FINEST_NS: i64 = 1_000_000;
@@ -45,14 +46,13 @@ impl StatePeaks {
         }
     }
 
-    /// One record (what the peaks read of it), read when the capture had been read up to
-    /// `now_ns`.
-    pub fn add(&mut self, r: PeakInput, now_ns: i64) {
+    /// One record (what the peaks read of it, its stays in `list`), read when the capture
+    /// had been read up to `now_ns`.
+    pub fn add(&mut self, r: &PeakInput, list: &[Stay], now_ns: i64) {
         self.grids.advance(now_ns);
-        for (side, s) in [
-            (Side::Client, &r.client_stays),
-            (Side::Server, &r.server_stays),
-        ] {
+        let stays = r.stays_in(list);
+        let (client, server) = stays.split_at(r.client_stays.min(stays.len()));
+        for (side, s) in [(Side::Client, client), (Side::Server, server)] {
             let local = r.local(side);
             let host = Some((side, local.ip));
             if !self.track(&host) {
@@ -154,26 +154,50 @@ impl StatePeaks {
 
 /// What the peaks read of a record, small enough to take out where the record is made, on
 /// another thread (the idle timeout must be the tracker's, as given to [`StatePeaks::new`]).
+/// Its stays lie in a list shared with other records' (the client's, then the server's), so
+/// that passing records between threads allocates nothing for them.
 #[derive(Debug, Clone)]
 pub struct PeakInput {
     id: u64,
     client: EndpointAddr,
     server: EndpointAddr,
-    client_stays: Stays,
-    server_stays: Stays,
     reuse: Option<Reuse>,
+    stays: Range<usize>,
+    client_stays: usize,
 }
 
 impl PeakInput {
-    pub fn of(r: &ConnectionRecord, idle_timeout_ns: i64) -> Self {
+    /// A record's input, its stays appended to `list`.
+    pub fn of(r: &ConnectionRecord, idle_timeout_ns: i64, list: &mut Vec<Stay>) -> Self {
+        let start = list.len();
+        stays_into(r, Side::Client, idle_timeout_ns, list);
+        let client_end = list.len();
+        stays_into(r, Side::Server, idle_timeout_ns, list);
         PeakInput {
             id: r.id,
             client: r.client,
             server: r.server,
-            client_stays: stays(r, Side::Client, idle_timeout_ns),
-            server_stays: stays(r, Side::Server, idle_timeout_ns),
             reuse: reuse(r),
+            stays: start..list.len(),
+            client_stays: client_end - start,
         }
+    }
+
+    /// Its stays, in the list they were appended to.
+    pub fn stays_in<'a>(&self, list: &'a [Stay]) -> &'a [Stay] {
+        list.get(self.stays.clone()).unwrap_or_default()
+    }
+
+    /// Its list was appended to another at `at`.
+    pub fn moved_by(&mut self, at: usize) {
+        self.stays = self.stays.start + at..self.stays.end + at;
+    }
+
+    /// Copies its stays from `from` to the end of `to`, and points there.
+    pub fn copy_stays(&mut self, from: &[Stay], to: &mut Vec<Stay>) {
+        let start = to.len();
+        to.extend_from_slice(self.stays_in(from));
+        self.stays = start..to.len();
     }
 
     fn local(&self, side: Side) -> EndpointAddr {

@@ -14,10 +14,6 @@ pub enum Until {
     CaptureEnd,
 }
 
-/// An endpoint's stays: held in place up to six (an endpoint's whole life from SYN to
-/// TIME-WAIT), so that handing them to another thread allocates nothing.
-pub type Stays = smallvec::SmallVec<[Stay; 6]>;
-
 /// One endpoint in one state, from `from_ns` (inclusive) until `until` (exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stay {
@@ -39,9 +35,20 @@ pub fn timeline(record: &ConnectionRecord, side: Side) -> &StateTimeline {
 /// in LISTEN from the client's SYN until it answers), through every state its timeline
 /// records, until it reaches CLOSED or LISTEN again (no connection left on that side) or its
 /// record ends (see [`final_until`]). Stays of no length are left out.
-pub fn stays(record: &ConnectionRecord, side: Side, idle_timeout_ns: i64) -> Stays {
+pub fn stays(record: &ConnectionRecord, side: Side, idle_timeout_ns: i64) -> Vec<Stay> {
+    let mut out = Vec::new();
+    stays_into(record, side, idle_timeout_ns, &mut out);
+    out
+}
+
+/// [`stays`], appended to `out`.
+pub fn stays_into(
+    record: &ConnectionRecord,
+    side: Side,
+    idle_timeout_ns: i64,
+    out: &mut Vec<Stay>,
+) {
     let t = timeline(record, side);
-    let mut out = Stays::new();
     let mut state = t.initial;
     let mut from = record.first.time_ns;
     let mut counted = true;
@@ -69,7 +76,6 @@ pub fn stays(record: &ConnectionRecord, side: Side, idle_timeout_ns: i64) -> Sta
             until,
         }));
     }
-    out
 }
 
 /// Until when an endpoint still in `state` at the end of its record counts:
