@@ -144,7 +144,6 @@ pub struct Grids<K: Ord> {
     numbers: BTreeMap<K, usize>,
     /// By number; a group is held once a change has reached its grid.
     grids: Vec<Option<DeltaGrid>>,
-    held: usize,
     cells: usize,
     /// The last packet's time.
     clock: i64,
@@ -170,7 +169,6 @@ impl<K: Ord + Clone> Grids<K> {
             width: width.max(1),
             numbers: BTreeMap::new(),
             grids: Vec::new(),
-            held: 0,
             cells: 0,
             clock: i64::MIN,
             pending: BTreeMap::new(),
@@ -210,9 +208,14 @@ impl<K: Ord + Clone> Grids<K> {
             .is_some_and(|&n| matches!(self.grids.get(n), Some(Some(_))))
     }
 
-    /// Groups held.
-    pub fn group_count(&self) -> usize {
-        self.held
+    /// Whether the group has been named (something changed in it, maybe not yet due).
+    pub fn named(&self, key: &K) -> bool {
+        self.numbers.contains_key(key)
+    }
+
+    /// Groups named.
+    pub fn named_count(&self) -> usize {
+        self.numbers.len()
     }
 
     /// The groups held, in key order.
@@ -258,7 +261,10 @@ impl<K: Ord + Clone> Grids<K> {
             }
         }
         net(&mut due);
-        for key in keys {
+        // A group is named only once something changes in it: a host whose every stay was
+        // too short to count takes no room (a flood from millions of sources has millions).
+        let changes = !due.is_empty() || !later.is_empty();
+        for key in keys.iter().filter(|_| changes) {
             let group = self.number(key);
             for &(k, state, delta) in &due {
                 self.apply_at(group, k, state, delta);
@@ -349,10 +355,7 @@ impl<K: Ord + Clone> Grids<K> {
         let Some(slot) = self.grids.get_mut(group) else {
             return;
         };
-        let grid = slot.get_or_insert_with(|| {
-            self.held += 1;
-            DeltaGrid::default()
-        });
+        let grid = slot.get_or_insert_with(DeltaGrid::default);
         if grid.add(k, state, delta) {
             self.cells += 1;
         }

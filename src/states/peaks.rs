@@ -60,10 +60,12 @@ impl StatePeaks {
                 continue;
             }
             self.grids.add_stays(r.id, &[None, host], s);
-            self.ports
-                .entry((side, local.ip))
-                .or_insert(PortRange::new(local.port))
-                .add(local.port);
+            if self.grids.named(&host) {
+                self.ports
+                    .entry((side, local.ip))
+                    .or_insert(PortRange::new(local.port))
+                    .add(local.port);
+            }
         }
         if let Some(x) = r.reuse {
             let host = Some((x.side, r.local(x.side).ip));
@@ -77,9 +79,11 @@ impl StatePeaks {
         self.keep_within_budget();
     }
 
-    /// Whether a host is followed on its own.
+    /// Whether a host is followed on its own: the first hosts to have an endpoint in some
+    /// state are, and only their ports are kept, so memory stays bounded whatever the number
+    /// of sources.
     fn track(&mut self, host: &Group) -> bool {
-        if self.grids.contains(host) || self.grids.group_count() <= MAX_HOSTS {
+        if self.grids.named(host) || self.grids.named_count() <= MAX_HOSTS {
             return true;
         }
         self.untracked_endpoints += 1;
@@ -372,6 +376,50 @@ impl std::fmt::Display for Thousands {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::states::Until;
+
+    /// A connection from client `n` (its own address) to one server; the client counts in
+    /// SYN-SENT for 1 ms when `counted`, and not at all otherwise.
+    fn from_client(n: u32, counted: bool, list: &mut Vec<Stay>) -> PeakInput {
+        let start = list.len();
+        let t = i64::from(n) * 1_000_000;
+        if counted {
+            list.push(Stay {
+                state: State::SynSent,
+                from_ns: t,
+                until: Until::At(t + 1_000_000),
+            });
+        }
+        let addr = |ip: u32, port| EndpointAddr {
+            ip: IpAddr::V4(ip.into()),
+            port,
+        };
+        PeakInput {
+            id: u64::from(n),
+            client: addr(0x0a00_0000 + n, 40_000),
+            server: addr(0xc000_0201, 80),
+            reuse: None,
+            stays: start..list.len(),
+            client_stays: list.len() - start,
+        }
+    }
+
+    #[test]
+    fn hosts_are_followed_one_by_one_up_to_a_bound_whatever_the_number_of_sources() {
+        let mut peaks = StatePeaks::new();
+        let mut list = Vec::new();
+        let sources = 3 * MAX_HOSTS as u32;
+        for n in 0..sources {
+            // Every other source never counts: it takes no room either.
+            let input = from_client(n, n % 2 == 0, &mut list);
+            peaks.add(&input, &list, i64::from(n) * 1_000_000);
+        }
+        assert!(peaks.grids.named_count() <= MAX_HOSTS + 1);
+        assert!(peaks.ports.len() <= MAX_HOSTS + 1);
+        assert!(peaks.untracked_endpoints >= u64::from(sources) - MAX_HOSTS as u64 * 2);
+        let summary = peaks.summary(0, i64::from(sources) * 1_000_000);
+        assert_eq!(summary.states[&State::SynSent].at.endpoints, 1);
+    }
 
     #[test]
     fn thousands_separators() {
