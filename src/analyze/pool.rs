@@ -17,8 +17,7 @@ use std::ops::Range;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
-/// Segments per round, over all shares: a share's part stays under 128 KiB (see
-/// `shard::BUFFER_BYTES`).
+/// Segments per round, over all shares.
 const ROUND_ITEMS: usize = 1024;
 /// Rounds handed out and not yet taken back.
 const ROUNDS_IN_FLIGHT: usize = 4;
@@ -73,7 +72,8 @@ impl<'scope> Pool<'scope> {
     }
 
     /// The next records finished (up to a chunk's worth), in output order, into `into`
-    /// (emptied first: its buffers stay here as spares); false when none were waiting.
+    /// (emptied first: its buffers become spare, but for those holding records still to come
+    /// out); false when none were waiting.
     pub fn take(&mut self, into: &mut Batch) -> io::Result<bool> {
         match self {
             Pool::Inline(i) => {

@@ -282,7 +282,9 @@ impl Shard {
 
     fn finished(&mut self, conn: &Connection, point: Point, now: i64, out: &mut Batch) {
         let anomalies = detect(conn, &self.detect);
-        let mut record = Box::new(ConnectionRecord::new(conn, anomalies));
+        // Boxed only for a sink that takes records (for one that takes bytes it is encoded
+        // and dropped here).
+        let mut record = ConnectionRecord::new(conn, anomalies);
         self.summary.add(&record);
         let encoded = self
             .encoder
@@ -294,7 +296,7 @@ impl Shard {
             flood: HandshakeAttempt::of(conn),
             peaks: PeakInput::of(&record, self.idle_timeout_ns, &mut out.stays),
             encoded,
-            record: self.encoder.is_none().then_some(record),
+            record: self.encoder.is_none().then(|| Box::new(record)),
         });
     }
 }
