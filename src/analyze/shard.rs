@@ -12,7 +12,6 @@ use crate::states::{PeakInput, Stay};
 use crate::track::table::{LateReset, TableStats};
 use crate::track::{Addr, At, Config, Connection, FlowTable, Outcome, Side};
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, Hash};
 use std::io;
 use std::net::IpAddr;
 use std::ops::Range;
@@ -323,13 +322,68 @@ fn encode_into(
 }
 
 /// Which of `shares` a segment belongs to: a hash of its 4-tuple that is the same in both
-/// directions, with a fixed seed so the split (never the output) is the same on every run.
+/// directions (the sum of its two endpoints' mixes, which does not care about their order),
+/// fixed so that the split (never the output) is the same on every run.
 pub fn share_of(seg: &Segment<'_>, shares: usize) -> usize {
-    let a = (seg.src, seg.src_port);
-    let b = (seg.dst, seg.dst_port);
-    let key = if a <= b { (a, b) } else { (b, a) };
-    let mut hasher = foldhash::fast::FixedState::with_seed(0x0074_6370_6c69_6665).build_hasher();
-    key.hash(&mut hasher);
-    let h = std::hash::Hasher::finish(&hasher);
+    let h = mix(endpoint(seg.src, seg.src_port)).wrapping_add(mix(endpoint(seg.dst, seg.dst_port)));
     usize::try_from(h % shares.max(1) as u64).unwrap_or(0)
+}
+
+/// An address and port folded into 64 bits.
+fn endpoint(ip: IpAddr, port: u16) -> u64 {
+    let bits = match ip {
+        IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        IpAddr::V6(v6) => {
+            let x = u128::from(v6);
+            (x as u64) ^ ((x >> 64) as u64).rotate_left(17)
+        }
+    };
+    bits.rotate_left(16) ^ u64::from(port)
+}
+
+/// The splitmix64 finaliser: every input bit moves every output bit.
+fn mix(x: u64) -> u64 {
+    let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::track::testing::{ACK, segment};
+
+    fn addr(ip: &str, port: u16) -> Addr {
+        Addr {
+            ip: ip
+                .parse()
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            port,
+        }
+    }
+
+    #[test]
+    fn both_directions_of_a_connection_fall_to_the_same_share_and_shares_are_even() {
+        for shares in [2, 3, 4] {
+            let mut counts = vec![0u32; shares];
+            for n in 0..6_000u16 {
+                let client = if n % 2 == 0 {
+                    addr("10.0.0.1", 1024 + n)
+                } else {
+                    addr(&format!("2001:db8::{n:x}"), 40_000)
+                };
+                let server = addr("192.0.2.1", 80);
+                let out = share_of(&segment(client, server, ACK, 1, 1, 0), shares);
+                let back = share_of(&segment(server, client, ACK, 1, 1, 0), shares);
+                assert_eq!(out, back, "{client:?}");
+                counts[out] += 1;
+            }
+            // Each share within a tenth of its even part.
+            let even = 6_000 / shares as u32;
+            assert!(
+                counts.iter().all(|&c| c.abs_diff(even) < even / 10),
+                "{counts:?}"
+            );
+        }
+    }
 }
