@@ -9,6 +9,7 @@
 )]
 
 mod common;
+mod craft;
 use common::*;
 use serde_json::Value;
 use std::io::Write;
@@ -204,6 +205,48 @@ fn durations_on_the_command_line_are_human() {
 /// The output does not depend on how many threads track connections: every kernel fixture and
 /// Zeek trace, read together as one run and each on its own, gives the same bytes with 1, 2
 /// and 3 threads, as JSON lines, as a document and as text.
+/// Hand-built (a kernel will not wait six minutes in a fixture): 1,000 SYNs from distinct
+/// sources, then after six minutes of quiet one more, at which all 1,000 time out at one sweep
+/// and leave the tracking threads in many chunks, merged back across several batches.
+#[test]
+fn what_finishes_at_one_sweep_comes_out_the_same_for_any_number_of_threads() {
+    let dir = craft::TempDir::new("one-sweep");
+    let path = dir.path().join("pause.pcap");
+    let mut w = craft::PcapWriter::create(&path, craft::LINKTYPE_RAW);
+    let t0 = 1_700_000_000_000_000_000i64;
+    let syn = |i: u32| {
+        let [_, _, a, b] = i.to_be_bytes();
+        craft::Seg::new([10, 1, a, b], 40_000, [192, 0, 2, 1], 80).flags(craft::SYN, i, 0)
+    };
+    for i in 0..1_000u32 {
+        let s = syn(i);
+        w.record(t0 + i64::from(i) * 1_000_000, &s.bytes(), s.wire_len());
+    }
+    let late = syn(1_000);
+    w.record(t0 + 360_000_000_000, &late.bytes(), late.wire_len());
+    w.finish();
+    let path = path.to_string_lossy().into_owned();
+    let output = |threads: &str| {
+        let out = tcplife(&["analyze", "--format", "jsonl", "--threads", threads, &path]);
+        assert_eq!(out.status.code(), Some(0), "--threads {threads}");
+        out.stdout
+    };
+    let one = output("1");
+    let text = String::from_utf8_lossy(&one);
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let timed_out = records
+        .iter()
+        .filter(|r| r["finished_by"] == "idle_timeout")
+        .count();
+    assert_eq!((records.len(), timed_out), (1_002, 1_000));
+    for threads in ["2", "3"] {
+        assert!(output(threads) == one, "--threads {threads} differs");
+    }
+}
+
 #[test]
 fn the_output_is_the_same_for_any_number_of_threads() {
     let mut runs: Vec<Vec<String>> = Vec::new();
