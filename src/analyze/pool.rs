@@ -133,13 +133,10 @@ struct Worker<'scope> {
     chunks: Receiver<Chunk>,
     round: Vec<Item>,
     handle: ScopedJoinHandle<'scope, ()>,
-    /// Records of the oldest round received and not yet merged...
+    /// Records of the oldest round received and not yet merged, and where their chunk's
+    /// bytes and stays are in the batch being filled.
     queue: VecDeque<Finished>,
-    /// ...whose bytes are in these buffers of the batch being filled (they came with the
-    /// chunk, and go out with the records: no byte is copied), and whose stays start here in
-    /// its list of stays.
-    buffers: Range<usize>,
-    stays: Range<usize>,
+    place: Place,
     /// The last chunk of the oldest round has come.
     round_done: bool,
     /// Sweeps of the oldest round passed so far.
@@ -157,6 +154,35 @@ pub struct Threads<'scope> {
     spare: Spares,
     /// The list of stays of the batch before last, to fill again.
     spare_stays: Vec<Stay>,
+}
+
+/// Where one chunk's encoded bytes and stays lie in the batch being filled: they came with the
+/// chunk and go out with its records, no byte copied.
+#[derive(Debug, Clone, Default)]
+struct Place {
+    buffers: Range<usize>,
+    stays: Range<usize>,
+}
+
+impl Place {
+    /// Appends `buffers` and `stays` to `into`'s; where they went.
+    fn append(into: &mut Batch, buffers: impl Iterator<Item = Vec<u8>>, stays: &[Stay]) -> Place {
+        let start = (into.buffers.len(), into.stays.len());
+        into.buffers.extend(buffers);
+        into.stays.extend_from_slice(stays);
+        Place {
+            buffers: start.0..into.buffers.len(),
+            stays: start.1..into.stays.len(),
+        }
+    }
+
+    /// Points a record of the chunk at its bytes and stays here.
+    fn rebase(&self, f: &mut Finished) {
+        if let Some(Ok((buffer, _))) = &mut f.encoded {
+            *buffer += self.buffers.start;
+        }
+        f.peaks.moved_by(self.stays.start);
+    }
 }
 
 /// Emptied buffers, batches and item lists, to send again.
@@ -208,8 +234,7 @@ impl<'scope> Threads<'scope> {
                     round: Vec::new(),
                     handle,
                     queue: VecDeque::new(),
-                    buffers: 0..0,
-                    stays: 0..0,
+                    place: Place::default(),
                     round_done: false,
                     sweeps: 0,
                     end: None,
@@ -310,17 +335,16 @@ impl<'scope> Threads<'scope> {
         into.clear();
         self.spare.keep_buffers(into.spare.drain(..), shares);
         for w in &mut self.workers {
-            let start = into.buffers.len();
-            let stays_start = into.stays.len();
-            if !w.queue.is_empty() {
-                if let Some(kept) = old.get_mut(w.buffers.clone()) {
-                    into.buffers.extend(kept.iter_mut().map(std::mem::take));
-                }
-                into.stays
-                    .extend_from_slice(old_stays.get(w.stays.clone()).unwrap_or_default());
-            }
-            w.buffers = start..into.buffers.len();
-            w.stays = stays_start..into.stays.len();
+            let (buffers, stays) = if w.queue.is_empty() {
+                (&mut [][..], &[][..])
+            } else {
+                let buffers = old.get_mut(w.place.buffers.clone()).unwrap_or_default();
+                (
+                    buffers,
+                    old_stays.get(w.place.stays.clone()).unwrap_or_default(),
+                )
+            };
+            w.place = Place::append(into, buffers.iter_mut().map(std::mem::take), stays);
         }
         self.spare_stays = old_stays;
         let used = old.into_iter().filter(|b| b.capacity() > 0);
@@ -368,12 +392,8 @@ impl Worker<'_> {
                 self.sweeps += 1;
             }
             self.queue.extend(chunk.batch.finished.drain(..));
-            let start = into.buffers.len();
-            into.buffers.append(&mut chunk.batch.buffers);
-            self.buffers = start..into.buffers.len();
-            let start = into.stays.len();
-            into.stays.append(&mut chunk.batch.stays);
-            self.stays = start..into.stays.len();
+            let buffers = chunk.batch.buffers.drain(..);
+            self.place = Place::append(into, buffers, &chunk.batch.stays);
             spare.keep_batch(chunk.batch, shares);
             self.round_done = chunk.last;
             if chunk.last {
@@ -389,10 +409,7 @@ impl Worker<'_> {
         let Some(mut f) = self.queue.pop_front() else {
             return;
         };
-        if let Some(Ok((buffer, _))) = &mut f.encoded {
-            *buffer += self.buffers.start;
-        }
-        f.peaks.moved_by(self.stays.start);
+        self.place.rebase(&mut f);
         into.finished.push(f);
     }
 }

@@ -102,7 +102,10 @@ pub struct Batch {
 impl Batch {
     /// The bytes of encoded records.
     pub fn bytes(&self, buffer: usize, range: Range<usize>) -> &[u8] {
-        encoded(&self.buffers, buffer, range)
+        self.buffers
+            .get(buffer)
+            .and_then(|b| b.get(range))
+            .unwrap_or_default()
     }
 
     /// Empties the batch; its buffers become spare.
@@ -115,14 +118,6 @@ impl Batch {
         self.held_at_sweeps.clear();
         self.stays.clear();
     }
-}
-
-/// The bytes of an encoded record in `buffers`.
-pub fn encoded(buffers: &[Vec<u8>], buffer: usize, range: Range<usize>) -> &[u8] {
-    buffers
-        .get(buffer)
-        .and_then(|b| b.get(range))
-        .unwrap_or_default()
 }
 
 /// A connection's handshake attempt, for the SYN-flood episodes.

@@ -136,6 +136,17 @@ struct Compound<'w, 'a> {
     close: &'static [u8],
 }
 
+/// `{"variant":` then a compound inside it, which `close` ends along with the variant.
+fn variant_compound<'w, 'a>(
+    w: &'w mut Writer<'a>,
+    variant: &str,
+    open: u8,
+    close: &'static [u8],
+) -> Compound<'w, 'a> {
+    w.open_variant(variant);
+    compound(w, open, close)
+}
+
 /// Writes `open` and starts a compound that `close` will end.
 fn compound<'w, 'a>(w: &'w mut Writer<'a>, open: u8, close: &'static [u8]) -> Compound<'w, 'a> {
     w.out.push(open);
@@ -310,8 +321,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         variant: &'static str,
         _: usize,
     ) -> Result<Compound<'w, 'a>, Error> {
-        self.open_variant(variant);
-        Ok(compound(self, b'[', b"]}"))
+        Ok(variant_compound(self, variant, b'[', b"]}"))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Compound<'w, 'a>, Error> {
         Ok(compound(self, b'{', b"}"))
@@ -326,8 +336,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         variant: &'static str,
         _: usize,
     ) -> Result<Compound<'w, 'a>, Error> {
-        self.open_variant(variant);
-        Ok(compound(self, b'{', b"}}"))
+        Ok(variant_compound(self, variant, b'{', b"}}"))
     }
 }
 

@@ -13,7 +13,7 @@ use super::connection::{Addr, Connection, Finish, Previous, RolesFrom};
 use super::state::{At, State};
 use super::{Config, Side};
 use crate::decode::Segment;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 /// The flow table's maps: foldhash is several times faster than SipHash on 4-tuples and still
 /// seeded per process, so a capture cannot be crafted to collide (output order never depends
@@ -108,7 +108,8 @@ pub struct FlowTable {
     late_resets: Vec<LateReset>,
     now_ns: i64,
     // Boxed like the map's values, so a connection moves from one to the other as a pointer.
-    finished: VecDeque<Box<Connection>>,
+    #[allow(clippy::vec_box)]
+    finished: Vec<Box<Connection>>,
     stats: TableStats,
 }
 
@@ -121,7 +122,7 @@ impl FlowTable {
             tombstones: Map::default(),
             late_resets: Vec::new(),
             now_ns: i64::MIN,
-            finished: VecDeque::new(),
+            finished: Vec::new(),
             stats: TableStats::default(),
         }
     }
@@ -260,13 +261,8 @@ impl FlowTable {
     }
 
     /// Takes the connections finished so far, in the order they finished.
-    pub fn take_finished(&mut self) -> std::collections::vec_deque::Drain<'_, Box<Connection>> {
+    pub fn take_finished(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
         self.finished.drain(..)
-    }
-
-    /// The connection that finished first of those not yet taken.
-    pub fn next_finished(&mut self) -> Option<Box<Connection>> {
-        self.finished.pop_front()
     }
 
     /// The capture is over: finalises everything still held, in id order.
@@ -406,7 +402,7 @@ impl FlowTable {
                     .close_at_end(conn.finished_at_ns);
             }
         }
-        self.finished.push_back(conn);
+        self.finished.push(conn);
     }
 }
 
