@@ -32,12 +32,23 @@ fn put_digits(buf: &mut [u8], at: usize, value: i64, digits: usize) {
 }
 
 impl Rfc3339 {
+    /// Appends the time in double quotes, as JSON has it (no character of it needs escaping).
+    pub fn push_quoted(self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; RFC3339_LEN];
+        out.push(b'"');
+        match self.write_fast(&mut buf) {
+            Some(text) => out.extend_from_slice(text),
+            None => out.extend_from_slice(self.to_string().as_bytes()),
+        }
+        out.push(b'"');
+    }
+
     /// Writes the time into `buf` without going through `core::fmt` (this is on the output
     /// path of every record, a dozen times or more); `None` outside years 0 to 9999 (never for
     /// an `i64` of nanoseconds, which spans 1677 to 2262), which `Display` handles. The text
     /// up to the seconds is kept per thread and used again while the second is the same: a
     /// record's times mostly are.
-    fn write_fast(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&str> {
+    fn write_fast(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&[u8]> {
         let second = self.0.div_euclid(NANOS);
         let (prefix, rest) = buf.split_at_mut(PREFIX_LEN);
         let cached = LAST_SECOND.get();
@@ -53,7 +64,7 @@ impl Rfc3339 {
         if let Some(z) = rest.last_mut() {
             *z = b'Z';
         }
-        std::str::from_utf8(buf).ok()
+        Some(buf)
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.`
@@ -109,9 +120,9 @@ impl fmt::Display for Rfc3339 {
 impl Serialize for Rfc3339 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut buf = [0u8; RFC3339_LEN];
-        match self.write_fast(&mut buf) {
-            Some(text) => s.serialize_str(text),
-            None => s.collect_str(self),
+        match self.write_fast(&mut buf).map(std::str::from_utf8) {
+            Some(Ok(text)) => s.serialize_str(text),
+            _ => s.collect_str(self),
         }
     }
 }
@@ -190,7 +201,11 @@ mod tests {
         ] {
             let t = Rfc3339(ns);
             let mut buf = [0u8; RFC3339_LEN];
-            assert_eq!(t.write_fast(&mut buf), Some(t.to_string().as_str()), "{ns}");
+            assert_eq!(
+                t.write_fast(&mut buf),
+                Some(t.to_string().as_bytes()),
+                "{ns}"
+            );
         }
     }
 
@@ -203,7 +218,11 @@ mod tests {
                 for ns in [edge, edge + step, edge - 1, edge + step / 2] {
                     let t = Rfc3339(ns);
                     let mut buf = [0u8; RFC3339_LEN];
-                    assert_eq!(t.write_fast(&mut buf), Some(t.to_string().as_str()), "{ns}");
+                    assert_eq!(
+                        t.write_fast(&mut buf),
+                        Some(t.to_string().as_bytes()),
+                        "{ns}"
+                    );
                 }
             }
         }

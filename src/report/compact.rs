@@ -102,7 +102,7 @@ fn clean(bytes: &[u8]) -> bool {
     !rest.iter().any(|&b| needs_escape(b))
 }
 
-fn escape_into(s: &str, out: &mut Vec<u8>) {
+pub(super) fn escape_into(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     if clean(bytes) {
         out.extend_from_slice(bytes);

@@ -75,7 +75,7 @@ struct SummaryLine<'a> {
 /// One record as a line of `--format jsonl`.
 fn encode_line(record: &mut ConnectionRecord, out: &mut Vec<u8>) -> io::Result<()> {
     record.kind = Some("connection");
-    super::compact::to_vec(record, out)?;
+    super::line::encode(record, out)?;
     out.push(b'\n');
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod compact;
 pub mod json;
+mod line;
 pub mod record;
 pub mod summary;
 pub mod text;
