@@ -525,8 +525,11 @@ impl CaptureReader {
         Ok(())
     }
 
+    /// Steps past `len` bytes. The buffer is not shifted here: `consume` would move what is left
+    /// to the front each time the read position passed the middle (copying half of the input
+    /// again); `refill` shifts, when only a part of one record is left to move.
     fn consume(&mut self, len: usize) {
-        self.parser.consume(len);
+        self.parser.consume_noshift(len);
         self.offset += len as u64;
     }
 
