@@ -1,6 +1,7 @@
 //! Capture times for people: RFC 3339 in UTC with nanoseconds, computed without a calendar
 //! library (Howard Hinnant's days-to-civil algorithm).
 
+use crate::digits::put_fixed;
 use serde::{Serialize, Serializer};
 use std::fmt;
 
@@ -20,27 +21,17 @@ thread_local! {
         const { std::cell::Cell::new((i64::MIN, [0; PREFIX_LEN])) };
 }
 
-/// Writes `value` as `digits` decimal digits (with leading zeros) at `at` in `buf`.
-fn put_digits(buf: &mut [u8], at: usize, value: i64, digits: usize) {
-    let mut v = value;
-    for i in (at..at + digits).rev() {
-        if let Some(b) = buf.get_mut(i) {
-            *b = b'0' + (v % 10) as u8;
-        }
-        v /= 10;
-    }
-}
-
 impl Rfc3339 {
     /// Appends the time in double quotes, as JSON has it (no character of it needs escaping).
+    /// The quotes and the text are one copy of constant length.
     pub fn push_quoted(self, out: &mut Vec<u8>) {
-        let mut buf = [0u8; RFC3339_LEN];
-        out.push(b'"');
-        match self.write_fast(&mut buf) {
-            Some(text) => out.extend_from_slice(text),
-            None => out.extend_from_slice(self.to_string().as_bytes()),
+        let mut quoted = [b'"'; RFC3339_LEN + 2];
+        let text = quoted.get_mut(1..).and_then(<[u8]>::first_chunk_mut);
+        if text.is_some_and(|text| self.write_fast(text).is_some()) {
+            out.extend_from_slice(&quoted);
+        } else {
+            out.extend_from_slice(format!("\"{self}\"").as_bytes());
         }
-        out.push(b'"');
     }
 
     /// Writes the time into `buf` without going through `core::fmt` (this is on the output
@@ -48,7 +39,7 @@ impl Rfc3339 {
     /// an `i64` of nanoseconds, which spans 1677 to 2262), which `Display` handles. The text
     /// up to the seconds is kept per thread and used again while the second is the same: a
     /// record's times mostly are.
-    fn write_fast(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&[u8]> {
+    fn write_fast(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&[u8; RFC3339_LEN]> {
         let second = self.0.div_euclid(NANOS);
         let (prefix, rest) = buf.split_at_mut(PREFIX_LEN);
         let cached = LAST_SECOND.get();
@@ -60,7 +51,7 @@ impl Rfc3339 {
             LAST_SECOND.set((second, text));
             prefix.copy_from_slice(&text);
         }
-        put_digits(rest, 0, self.0.rem_euclid(NANOS), 9);
+        put_fixed(rest, 0, self.0.rem_euclid(NANOS).unsigned_abs(), 9);
         if let Some(z) = rest.last_mut() {
             *z = b'Z';
         }
@@ -73,12 +64,12 @@ impl Rfc3339 {
         if !(0..=9999).contains(&y) {
             return None;
         }
-        put_digits(text, 0, y, 4);
-        put_digits(text, 5, i64::from(m), 2);
-        put_digits(text, 8, i64::from(d), 2);
-        put_digits(text, 11, secs / 3600, 2);
-        put_digits(text, 14, secs / 60 % 60, 2);
-        put_digits(text, 17, secs % 60, 2);
+        put_fixed(text, 0, y.unsigned_abs(), 4);
+        put_fixed(text, 5, u64::from(m), 2);
+        put_fixed(text, 8, u64::from(d), 2);
+        put_fixed(text, 11, (secs / 3600).unsigned_abs(), 2);
+        put_fixed(text, 14, (secs / 60 % 60).unsigned_abs(), 2);
+        put_fixed(text, 17, (secs % 60).unsigned_abs(), 2);
         for (at, sep) in [
             (4, b'-'),
             (7, b'-'),
@@ -120,7 +111,10 @@ impl fmt::Display for Rfc3339 {
 impl Serialize for Rfc3339 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut buf = [0u8; RFC3339_LEN];
-        match self.write_fast(&mut buf).map(std::str::from_utf8) {
+        match self
+            .write_fast(&mut buf)
+            .map(|text| std::str::from_utf8(text))
+        {
             Some(Ok(text)) => s.serialize_str(text),
             _ => s.collect_str(self),
         }
@@ -202,7 +196,7 @@ mod tests {
             let t = Rfc3339(ns);
             let mut buf = [0u8; RFC3339_LEN];
             assert_eq!(
-                t.write_fast(&mut buf),
+                t.write_fast(&mut buf).map(|b| b.as_slice()),
                 Some(t.to_string().as_bytes()),
                 "{ns}"
             );
@@ -219,7 +213,7 @@ mod tests {
                     let t = Rfc3339(ns);
                     let mut buf = [0u8; RFC3339_LEN];
                     assert_eq!(
-                        t.write_fast(&mut buf),
+                        t.write_fast(&mut buf).map(|b| b.as_slice()),
                         Some(t.to_string().as_bytes()),
                         "{ns}"
                     );
