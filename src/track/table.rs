@@ -14,6 +14,8 @@ use super::state::{At, State};
 use super::{Config, Side};
 use crate::decode::Segment;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 
 /// The flow table's maps: foldhash is several times faster than SipHash on 4-tuples and still
 /// seeded per process, so a capture cannot be crafted to collide (output order never depends
@@ -21,8 +23,25 @@ use std::collections::HashMap;
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A 4-tuple with its two ends in a fixed order, so both directions find the same entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FlowKey(Addr, Addr);
+
+impl Hash for FlowKey {
+    /// Each end as one or two integers (an IPv4 address and port fill one `u64`) rather than
+    /// the derived walk over the address enum and its bytes: the table hashes a 4-tuple at
+    /// least once per segment.
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        for end in [self.0, self.1] {
+            match end.ip {
+                IpAddr::V4(ip) => h.write_u64(u64::from(ip.to_bits()) << 16 | u64::from(end.port)),
+                IpAddr::V6(ip) => {
+                    h.write_u128(ip.to_bits());
+                    h.write_u16(end.port);
+                }
+            }
+        }
+    }
+}
 
 impl FlowKey {
     fn new(a: Addr, b: Addr) -> Self {
@@ -171,11 +190,15 @@ impl FlowTable {
         if checksum_ok && self.feed_superseded(key, seg, src, at) {
             return;
         }
-        let previous = match self.flows.get(&key) {
+        // Most segments belong to the connection the table holds: one lookup feeds it.
+        let previous = match self.flows.get_mut(&key) {
             Some(conn) if checksum_ok && starts_new_incarnation(conn, seg, src) => {
                 self.flows.remove(&key).map(|old| self.supersede(key, old))
             }
-            Some(_) => None,
+            Some(conn) => {
+                feed(conn, seg, src, at, checksum_ok);
+                return;
+            }
             None => match self.tombstones.remove(&key) {
                 // With --zeek-timers a straggler starts a new record instead: Zeek removed the
                 // connection 5 s after its close and makes a new row of it (docs/zeek.md).
@@ -200,12 +223,7 @@ impl FlowTable {
             conn.previous = previous;
             conn
         });
-        if checksum_ok {
-            let sender = conn.side_of(src);
-            conn.on_segment(seg, sender, at);
-        } else {
-            conn.on_corrupt_segment(seg, at);
-        }
+        feed(conn, seg, src, at, checksum_ok);
     }
 
     /// Ends an incarnation because a new one begins. One still open (its peer restarted and
@@ -224,7 +242,11 @@ impl FlowTable {
     /// Feeds a segment to the abandoned incarnation of its 4-tuple when its sequence numbers
     /// fit that one better than the new one; returns whether it did.
     fn feed_superseded(&mut self, key: FlowKey, seg: &Segment<'_>, src: Addr, at: At) -> bool {
-        let (Some(old), Some(new)) = (self.superseded.get_mut(&key), self.flows.get(&key)) else {
+        // The new incarnation is looked up only when there is an old one (seldom).
+        let Some(old) = self.superseded.get_mut(&key) else {
+            return false;
+        };
+        let Some(new) = self.flows.get(&key) else {
             return false;
         };
         if is_bare_syn(seg) || fit(old, seg, src) <= fit(new, seg, src) {
@@ -434,6 +456,17 @@ fn fit(conn: &Connection, seg: &Segment<'_>, src: Addr) -> i32 {
 fn is_bare_syn(seg: &Segment<'_>) -> bool {
     let f = seg.flags;
     f.syn() && !f.ack() && !f.rst()
+}
+
+/// Gives a segment to its connection: the whole of it, or (with a bad checksum) only to the
+/// Zeek view.
+fn feed(conn: &mut Connection, seg: &Segment<'_>, src: Addr, at: At, checksum_ok: bool) {
+    if checksum_ok {
+        let sender = conn.side_of(src);
+        conn.on_segment(seg, sender, at);
+    } else {
+        conn.on_corrupt_segment(seg, at);
+    }
 }
 
 /// A bare SYN with a new ISN begins a new incarnation, unless it is a retransmission (same ISN),
