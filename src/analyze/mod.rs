@@ -37,7 +37,7 @@ pub struct Settings {
 }
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
+use std::io::{self, IoSlice};
 use std::ops::Range;
 
 /// Turns a record into the bytes a sink writes for it; run on the tracking threads.
@@ -53,9 +53,11 @@ pub trait Sink {
     fn encoder(&self) -> Option<Encoder> {
         None
     }
-    /// The bytes [`Sink::encoder`] made of one or more finished connections, in order. A sink
+    /// The bytes [`Sink::encoder`] made of one or more finished connections, in order, in
+    /// pieces (as they lie in the buffers the records were encoded in, so that they can be
+    /// written without being copied together first; the sink may advance the slices). A sink
     /// that gives an encoder must take them: by default they are refused, never dropped.
-    fn encoded(&mut self, _bytes: &[u8]) -> io::Result<()> {
+    fn encoded(&mut self, _pieces: &mut [IoSlice<'_>]) -> io::Result<()> {
         Err(io::Error::other(
             "encoded records for a sink that has no encoder",
         ))
@@ -266,6 +268,7 @@ pub fn analyze(
             floods: FloodDetector::default(),
             state_peaks: PeakCounter::start(scope, shares > 1)?,
             batch: Batch::default(),
+            pieces: Vec::new(),
             peak_held: 0,
             packets: 0,
             last_ts: None,
@@ -285,6 +288,8 @@ struct Run<'scope> {
     state_peaks: PeakCounter<'scope>,
     /// Finished connections on their way out (kept to use its room again).
     batch: Batch,
+    /// Where a batch's encoded records lie (buffer, bytes), runs joined: kept between batches.
+    pieces: Vec<(usize, Range<usize>)>,
     /// Most connections held at a sweep or at the end.
     peak_held: usize,
     packets: u64,
@@ -467,33 +472,42 @@ impl Run<'_> {
         for held in batch.held_at_sweeps.drain(..) {
             self.peak_held = self.peak_held.max(held);
         }
-        let mut run: Option<(usize, Range<usize>)> = None;
+        let mut pieces = std::mem::take(&mut self.pieces);
         let mut finished = std::mem::take(&mut batch.finished);
+        let mut result = Ok(());
         for f in finished.drain(..) {
             if let Some(h) = f.flood {
                 self.floods.add(h.server, h.client, h.syn, h.failed);
             }
-            self.state_peaks.add(f.peaks, &batch.stays, f.now)?;
-            if let Some(encoded) = f.encoded {
-                let (buffer, range) = encoded?;
-                match &mut run {
+            result = self.state_peaks.add(f.peaks, &batch.stays, f.now);
+            match f.encoded {
+                Some(Ok((buffer, range))) => match pieces.last_mut() {
                     Some((b, r)) if *b == buffer && r.end == range.start => r.end = range.end,
-                    _ => {
-                        if let Some((b, r)) = run.replace((buffer, range)) {
-                            sink.encoded(batch.bytes(b, r))?;
-                        }
-                    }
-                }
+                    _ => pieces.push((buffer, range)),
+                },
+                Some(Err(e)) => result = Err(e),
+                None => {}
             }
             if let Some(record) = f.record {
-                sink.connection(*record)?;
+                result = result.and_then(|()| sink.connection(*record));
+            }
+            if result.is_err() {
+                break;
             }
         }
-        if let Some((b, r)) = run {
-            sink.encoded(batch.bytes(b, r))?;
+        // What was encoded before any failure is written all the same.
+        if !pieces.is_empty() {
+            let mut slices: Vec<IoSlice<'_>> = pieces
+                .drain(..)
+                .map(|(b, r)| IoSlice::new(batch.bytes(b, r)))
+                .collect();
+            let written = sink.encoded(&mut slices);
+            result = result.and(written);
         }
+        finished.clear();
         batch.finished = finished;
-        Ok(())
+        self.pieces = pieces;
+        result
     }
 }
 
