@@ -110,6 +110,9 @@ pub struct Connection {
     /// Zeek's view of the same packets: its history, conn_state and conn.log row(s).
     pub zeek: ZeekView,
     pub finish: Option<Finish>,
+    /// The flow table's: when this connection's entry in its timer queue comes up (never after
+    /// its deadline).
+    pub(super) timer_ns: i64,
 }
 
 /// Who closed first.
@@ -170,6 +173,7 @@ impl Connection {
             previous: None,
             zeek: ZeekView::new(config.zeek),
             finish: None,
+            timer_ns: i64::MAX,
         }
     }
 

@@ -13,7 +13,8 @@ use super::connection::{Addr, Connection, Finish, Previous, RolesFrom};
 use super::state::{At, State};
 use super::{Config, Side};
 use crate::decode::Segment;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
@@ -23,7 +24,7 @@ use std::net::IpAddr;
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A 4-tuple with its two ends in a fixed order, so both directions find the same entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct FlowKey(Addr, Addr);
 
 impl Hash for FlowKey {
@@ -116,14 +117,26 @@ pub struct LateReset {
     pub at: At,
 }
 
+/// When something in the table may be due, soonest first: a sweep looks at what has come up
+/// rather than at everything held (a table of 100,000 connections swept ten times a second of
+/// capture would otherwise visit a million connections per second).
+type Timers<T> = BinaryHeap<Reverse<T>>;
+
 #[derive(Clone)]
 pub struct FlowTable {
     config: Config,
     /// Boxed: a connection is a few hundred bytes, and the table moves its values as it grows.
     flows: Map<FlowKey, Box<Connection>>,
+    /// (time, id, key) for each connection in `flows`, at or before its deadline: a segment
+    /// that brings a deadline forward (a close) adds an entry, and one that came up before
+    /// the deadline is put back at it. Entries of connections finished otherwise (evicted,
+    /// superseded), or superseded by an earlier entry, are skipped when they come up.
+    timers: Timers<(i64, u64, FlowKey)>,
     /// Incarnations abandoned while still open, kept for their last packets.
     superseded: Map<FlowKey, Box<Connection>>,
     tombstones: Map<FlowKey, Tombstone>,
+    /// (expiry, key) for each tombstone; those removed early are skipped when they come up.
+    graves: Timers<(i64, FlowKey)>,
     late_resets: Vec<LateReset>,
     now_ns: i64,
     // Boxed like the map's values, so a connection moves from one to the other as a pointer.
@@ -137,8 +150,10 @@ impl FlowTable {
         FlowTable {
             config,
             flows: Map::default(),
+            timers: Timers::new(),
             superseded: Map::default(),
             tombstones: Map::default(),
+            graves: Timers::new(),
             late_resets: Vec::new(),
             now_ns: i64::MIN,
             finished: Vec::new(),
@@ -197,6 +212,7 @@ impl FlowTable {
             }
             Some(conn) => {
                 feed(conn, seg, src, at, checksum_ok);
+                rearm(&mut self.timers, key, conn, &self.config);
                 return;
             }
             None => match self.tombstones.remove(&key) {
@@ -224,6 +240,7 @@ impl FlowTable {
             conn
         });
         feed(conn, seg, src, at, checksum_ok);
+        rearm(&mut self.timers, key, conn, &self.config);
     }
 
     /// Ends an incarnation because a new one begins. One still open (its peer restarted and
@@ -310,6 +327,7 @@ impl FlowTable {
             )
             .collect();
         rest.sort_by_key(|(c, _)| c.id);
+        self.timers.clear();
         for (conn, finish) in rest {
             self.finalize(conn, finish);
         }
@@ -321,7 +339,19 @@ impl FlowTable {
         self.advance(now);
         let now = self.now_ns;
         let config = self.config;
-        self.tombstones.retain(|_, t| t.expires_ns > now);
+        while let Some(&Reverse((expires, key))) = self.graves.peek() {
+            if expires > now {
+                break;
+            }
+            self.graves.pop();
+            if self
+                .tombstones
+                .get(&key)
+                .is_some_and(|t| t.expires_ns <= now)
+            {
+                self.tombstones.remove(&key);
+            }
+        }
         let linger = config.closed_linger_ns;
         let mut settled: Vec<FlowKey> = self
             .superseded
@@ -335,13 +365,28 @@ impl FlowTable {
                 self.finalize(old, Finish::NewIncarnation);
             }
         }
-        let mut due: Vec<(u64, FlowKey)> = self
-            .flows
-            .iter()
-            .filter(|(_, c)| c.deadline(&config) <= now)
-            .map(|(k, c)| (c.id, *k))
-            .collect();
+        let mut due: Vec<(u64, FlowKey)> = Vec::new();
+        while let Some(&Reverse((at, id, key))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.flows.get_mut(&key) else {
+                continue;
+            };
+            if conn.id != id || conn.timer_ns != at {
+                continue;
+            }
+            let deadline = conn.deadline(&config);
+            if deadline <= now {
+                due.push((id, key));
+            } else {
+                conn.timer_ns = deadline;
+                self.timers.push(Reverse((deadline, id, key)));
+            }
+        }
         due.sort_unstable_by_key(|(id, _)| *id);
+        due.dedup();
         for (_, key) in due {
             let Some(mut conn) = self.flows.remove(&key) else {
                 continue;
@@ -362,6 +407,29 @@ impl FlowTable {
             }
             self.finalize(conn, finish);
         }
+        self.forget_stale_timers();
+    }
+
+    /// Drops the queue entries of what is no longer held once they outnumber what is (a flood
+    /// evicts far more than a sweep finishes, and most tombstones are taken by a reuse before
+    /// they expire), so each queue stays within about twice its map.
+    fn forget_stale_timers(&mut self) {
+        if self.timers.len() > 2 * self.flows.len() + 1024 {
+            let flows = &self.flows;
+            self.timers.retain(|Reverse((at, id, key))| {
+                flows
+                    .get(key)
+                    .is_some_and(|c| c.id == *id && c.timer_ns == *at)
+            });
+        }
+        if self.graves.len() > 2 * self.tombstones.len() + 1024 {
+            let tombstones = &self.tombstones;
+            self.graves.retain(|Reverse((expires, key))| {
+                tombstones
+                    .get(key)
+                    .is_some_and(|t| t.expires_ns == *expires)
+            });
+        }
     }
 
     /// Leaves a tombstone for a closed connection whose active closer is still in TIME-WAIT,
@@ -379,6 +447,7 @@ impl FlowTable {
                     expires_ns,
                 },
             );
+            self.graves.push(Reverse((expires_ns, key)));
         }
     }
 
@@ -405,6 +474,7 @@ impl FlowTable {
                 self.finalize(conn, Finish::Evicted);
             }
         }
+        self.forget_stale_timers();
     }
 
     fn finalize(&mut self, mut conn: Box<Connection>, finish: Finish) {
@@ -456,6 +526,21 @@ fn fit(conn: &Connection, seg: &Segment<'_>, src: Addr) -> i32 {
 fn is_bare_syn(seg: &Segment<'_>) -> bool {
     let f = seg.flags;
     f.syn() && !f.ack() && !f.rst()
+}
+
+/// After a segment: a deadline brought before the connection's timer (by a close, or a
+/// timestamp from the past) gets an earlier entry in the queue.
+fn rearm(
+    timers: &mut Timers<(i64, u64, FlowKey)>,
+    key: FlowKey,
+    conn: &mut Connection,
+    config: &Config,
+) {
+    let deadline = conn.deadline(config);
+    if deadline < conn.timer_ns {
+        conn.timer_ns = deadline;
+        timers.push(Reverse((deadline, conn.id, key)));
+    }
 }
 
 /// Gives a segment to its connection: the whole of it, or (with a bad checksum) only to the
