@@ -127,10 +127,10 @@ pub struct FlowTable {
     config: Config,
     /// Boxed: a connection is a few hundred bytes, and the table moves its values as it grows.
     flows: Map<FlowKey, Box<Connection>>,
-    /// (time, id, key) for each connection in `flows`, at or before its deadline: a segment
-    /// that brings a deadline forward (a close) adds an entry, and one that came up before
-    /// the deadline is put back at it. Entries of connections finished otherwise (evicted,
-    /// superseded), or superseded by an earlier entry, are skipped when they come up.
+    /// (time, id, key) for each connection in `flows`, at or before its deadline (see `arm`);
+    /// one that comes up before the deadline is put back. Entries of connections finished
+    /// otherwise (evicted, superseded), or replaced by an earlier entry, are skipped when they
+    /// come up.
     timers: Timers<(i64, u64, FlowKey)>,
     /// Incarnations abandoned while still open, kept for their last packets.
     superseded: Map<FlowKey, Box<Connection>>,
@@ -212,7 +212,7 @@ impl FlowTable {
             }
             Some(conn) => {
                 feed(conn, seg, src, at, checksum_ok);
-                rearm(&mut self.timers, key, conn, &self.config);
+                rearm(&mut self.timers, key, conn, &self.config, self.now_ns);
                 return;
             }
             None => match self.tombstones.remove(&key) {
@@ -240,7 +240,7 @@ impl FlowTable {
             conn
         });
         feed(conn, seg, src, at, checksum_ok);
-        rearm(&mut self.timers, key, conn, &self.config);
+        rearm(&mut self.timers, key, conn, &self.config, self.now_ns);
     }
 
     /// Ends an incarnation because a new one begins. One still open (its peer restarted and
@@ -377,12 +377,10 @@ impl FlowTable {
             if conn.id != id || conn.timer_ns != at {
                 continue;
             }
-            let deadline = conn.deadline(&config);
-            if deadline <= now {
+            if conn.deadline(&config) <= now {
                 due.push((id, key));
             } else {
-                conn.timer_ns = deadline;
-                self.timers.push(Reverse((deadline, id, key)));
+                arm(&mut self.timers, key, conn, &config, now);
             }
         }
         due.sort_unstable_by_key(|(id, _)| *id);
@@ -528,18 +526,34 @@ fn is_bare_syn(seg: &Segment<'_>) -> bool {
     f.syn() && !f.ack() && !f.rst()
 }
 
-/// After a segment: a deadline brought before the connection's timer (by a close, or a
-/// timestamp from the past) gets an earlier entry in the queue.
+/// Puts a connection in the timer queue at its deadline, or one linger time from `now` if
+/// that is sooner: a close brings the deadline to a linger time after the closing segment,
+/// which comes at `now` or later, so an entry this early never needs a second one for the
+/// close (an open connection is looked at again each linger time instead).
+fn arm(
+    timers: &mut Timers<(i64, u64, FlowKey)>,
+    key: FlowKey,
+    conn: &mut Connection,
+    config: &Config,
+    now: i64,
+) {
+    let soonest_close = now.saturating_add(config.closed_linger_ns.max(1));
+    let at = conn.deadline(config).min(soonest_close);
+    conn.timer_ns = at;
+    timers.push(Reverse((at, conn.id, key)));
+}
+
+/// After a segment: a new connection gets its entry; one whose deadline came before its entry
+/// (a timestamp from the past) gets an earlier one.
 fn rearm(
     timers: &mut Timers<(i64, u64, FlowKey)>,
     key: FlowKey,
     conn: &mut Connection,
     config: &Config,
+    now: i64,
 ) {
-    let deadline = conn.deadline(config);
-    if deadline < conn.timer_ns {
-        conn.timer_ns = deadline;
-        timers.push(Reverse((deadline, conn.id, key)));
+    if conn.deadline(config) < conn.timer_ns {
+        arm(timers, key, conn, config, now);
     }
 }
 
