@@ -480,3 +480,51 @@ fn a_tombstone_is_forgotten_when_time_wait_ends() {
     w.client(SYN, C_ISN + 100_000, 0);
     assert!(w.finish().previous.is_none());
 }
+
+#[test]
+fn an_open_connection_is_reported_at_its_idle_timeout_and_not_before() {
+    let mut w = established();
+    // Sweeps look at a held connection at least every linger time (2 s), not at every sweep.
+    later(&mut w, 299);
+    assert!(
+        w.done.iter().all(|c| c.id != 1),
+        "reported before its timeout"
+    );
+    later(&mut w, 2);
+    let c = w
+        .done
+        .iter()
+        .find(|c| c.id == 1)
+        .expect("reported at its timeout");
+    assert_eq!(c.finish, Some(Finish::IdleTimeout));
+}
+
+#[test]
+fn a_close_stamped_in_the_past_is_reported_at_the_next_sweep() {
+    // Two captures read one after the other: the connection's close comes dated 240 s before
+    // the clock. Its deadline (the linger after the close) is long past, so the next sweep
+    // must report it, not the one its earlier timer entry was for.
+    let mut w = established();
+    later(&mut w, 250);
+    let past = |w: &mut Wire, secs_ms: i64| {
+        w.packet += 1;
+        At::packet(secs_ms * 1_000_000, w.packet)
+    };
+    for (from, to, flags, seq, ack, ms) in [
+        (CLIENT, SERVER, FIN | ACK, C_ISN + 1, S_ISN + 1, 10_000),
+        (SERVER, CLIENT, ACK, S_ISN + 1, C_ISN + 2, 10_001),
+        (SERVER, CLIENT, FIN | ACK, S_ISN + 1, C_ISN + 2, 10_002),
+        (CLIENT, SERVER, ACK, C_ISN + 2, S_ISN + 2, 10_003),
+    ] {
+        let at = past(&mut w, ms);
+        w.feed(&segment(from, to, flags, seq, ack, 0), at);
+    }
+    assert!(w.done.iter().all(|c| c.id != 1), "reported before a sweep");
+    later(&mut w, 1);
+    let c = w
+        .done
+        .iter()
+        .find(|c| c.id == 1)
+        .expect("reported at the next sweep");
+    assert!(c.is_over(), "{:?}", c.finish);
+}
