@@ -129,6 +129,9 @@ pub struct Transition {
     pub at: At,
 }
 
+/// Changes of state an endpoint usually goes through (see [`Timeline::set`]).
+const USUAL_TRANSITIONS: usize = 6;
+
 /// An endpoint's state and every change of it. The state can only change through
 /// [`Timeline::set`], which records the transition.
 #[derive(Debug, Clone)]
@@ -192,6 +195,11 @@ impl Timeline {
             at,
         };
         self.current = to;
+        if self.transitions.capacity() == 0 {
+            // A handshake and a four-way close make five changes a side: room for them at
+            // once rather than a first allocation of four and a second of eight.
+            self.transitions.reserve_exact(USUAL_TRANSITIONS);
+        }
         self.transitions.push(transition);
         Some(transition)
     }
