@@ -249,6 +249,7 @@ impl Shard {
                 return false;
             };
             self.finished(&r.conn, r.point, r.now, out);
+            self.table.recycle(r.conn);
         }
         !self.ready.is_empty()
     }

@@ -98,6 +98,9 @@ pub struct TableStats {
     pub late_packets: u64,
 }
 
+/// Most connection boxes kept for reuse.
+const MAX_SPARE: usize = 256;
+
 /// Most late RSTs into TIME-WAIT remembered for the report.
 pub const MAX_LATE_RESETS: usize = 1000;
 
@@ -142,6 +145,9 @@ pub struct FlowTable {
     // Boxed like the map's values, so a connection moves from one to the other as a pointer.
     #[allow(clippy::vec_box)]
     finished: Vec<Box<Connection>>,
+    /// Boxes given back by [`FlowTable::recycle`], at most [`MAX_SPARE`].
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Connection>>,
     stats: TableStats,
 }
 
@@ -157,6 +163,7 @@ impl FlowTable {
             late_resets: Vec::new(),
             now_ns: i64::MIN,
             finished: Vec::new(),
+            spare: Vec::new(),
             stats: TableStats::default(),
         }
     }
@@ -235,7 +242,14 @@ impl FlowTable {
             // look up in Wireshark.
             let id = at.packet.unwrap_or_default();
             self.stats.connections += 1;
-            let mut conn = Box::new(Connection::new(id, seg, src, dst, at, &self.config));
+            let fresh = Connection::new(id, seg, src, dst, at, &self.config);
+            let mut conn = match self.spare.pop() {
+                Some(mut spare) => {
+                    *spare = fresh;
+                    spare
+                }
+                None => Box::new(fresh),
+            };
             conn.previous = previous;
             conn
         });
@@ -297,6 +311,15 @@ impl FlowTable {
     /// RSTs into TIME-WAIT that came after their connection's record was emitted.
     pub fn late_resets(&self) -> &[LateReset] {
         &self.late_resets
+    }
+
+    /// Takes back the box of a connection whose record is made, for a new connection: a
+    /// connection is too large for the allocator's fast path, and a capture of short
+    /// connections makes one every few microseconds.
+    pub fn recycle(&mut self, conn: Box<Connection>) {
+        if self.spare.len() < MAX_SPARE {
+            self.spare.push(conn);
+        }
     }
 
     /// Takes the connections finished so far, in the order they finished.
