@@ -17,7 +17,7 @@ use super::record::{
 };
 use super::zeek::{ZeekRecord, ZeekRowRecord};
 use crate::time::Rfc3339;
-use std::io::{self, Write};
+use std::io;
 use std::net::IpAddr;
 
 /// Appends `record` as compact JSON, byte for byte what `serde_json::to_writer` writes.
@@ -67,7 +67,7 @@ impl Line<'_> {
         Rfc3339(ns).push_quoted(self.out);
     }
 
-    fn ip(&mut self, ip: IpAddr) -> io::Result<()> {
+    fn ip(&mut self, ip: IpAddr) {
         self.out.push(b'"');
         match ip {
             IpAddr::V4(v4) => {
@@ -78,10 +78,10 @@ impl Line<'_> {
                     self.int(octet);
                 }
             }
-            IpAddr::V6(v6) => write!(self.out, "{v6}")?,
+            // Rarer, and compressed by rules best left to the standard library.
+            IpAddr::V6(v6) => self.out.extend_from_slice(v6.to_string().as_bytes()),
         }
         self.out.push(b'"');
-        Ok(())
     }
 
     /// `null`, or what `put` writes of the value.
@@ -101,6 +101,54 @@ impl Line<'_> {
     }
 }
 
+/// Writes `"name":value` pairs, separated by commas: each name with its quotes, colon and
+/// comma is one constant, each value what its expression writes.
+macro_rules! fields {
+    ($line:ident; $first:literal => $put:expr $(, $name:literal => $rest:expr)* $(,)?) => {{
+        $line.raw(constant!("\"", $first, "\":"));
+        $put;
+        $(
+            $line.raw(constant!(",\"", $name, "\":"));
+            $rest;
+        )*
+    }};
+}
+
+/// The concatenated text as a byte array of its own length (the type carries the length, so
+/// the copy is a constant one even where the call is not inlined).
+macro_rules! constant {
+    ($($part:expr),*) => {{
+        const TEXT: &[u8] = concat!($($part),*).as_bytes();
+        const BYTES: [u8; TEXT.len()] = match TEXT.first_chunk() {
+            Some(bytes) => *bytes,
+            None => [0; TEXT.len()],
+        };
+        &BYTES
+    }};
+}
+
+/// `{` the fields `}`.
+macro_rules! object {
+    ($line:ident; $($fields:tt)*) => {{
+        $line.raw(b"{");
+        fields!($line; $($fields)*);
+        $line.raw(b"}");
+    }};
+}
+
+/// `[` the items, each as `put` writes it, `]`.
+#[inline]
+fn array<T>(line: &mut Line, items: &[T], mut put: impl FnMut(&mut Line, &T)) {
+    line.raw(b"[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            line.raw(b",");
+        }
+        put(line, item);
+    }
+    line.raw(b"]");
+}
+
 impl Moment {
     fn put(&self, line: &mut Line) {
         line.raw(b"{");
@@ -109,26 +157,25 @@ impl Moment {
     }
 
     /// `"time_ns":…,"time":…` and the packet when there is one.
+    #[inline]
     fn put_fields(&self, line: &mut Line) {
-        line.raw(b"\"time_ns\":");
-        line.int(self.time_ns);
-        line.raw(b",\"time\":");
-        line.time(self.time.0);
+        fields!(line;
+            "time_ns" => line.int(self.time_ns),
+            "time" => line.time(self.time.0),
+        );
         if let Some(p) = self.packet {
-            line.raw(b",\"packet\":");
-            line.int(p);
+            line.raw(b",");
+            fields!(line; "packet" => line.int(p));
         }
     }
 }
 
 impl EndpointAddr {
-    fn put(&self, line: &mut Line) -> io::Result<()> {
-        line.raw(b"{\"ip\":");
-        line.ip(self.ip)?;
-        line.raw(b",\"port\":");
-        line.int(self.port);
-        line.raw(b"}");
-        Ok(())
+    fn put(&self, line: &mut Line) {
+        object!(line;
+            "ip" => line.ip(self.ip),
+            "port" => line.int(self.port),
+        );
     }
 }
 
@@ -136,55 +183,36 @@ impl ConnectionRecord {
     fn put(&self, line: &mut Line) -> io::Result<()> {
         line.raw(b"{");
         if let Some(kind) = self.kind {
-            line.raw(b"\"type\":");
-            line.name(kind);
+            fields!(line; "type" => line.name(kind));
             line.raw(b",");
         }
-        line.raw(b"\"id\":");
-        line.int(self.id);
-        line.raw(b",\"client\":");
-        self.client.put(line)?;
-        line.raw(b",\"server\":");
-        self.server.put(line)?;
-        line.raw(b",\"ip_version\":");
-        line.int(self.ip_version);
-        line.raw(b",\"first\":");
-        self.first.put(line);
-        line.raw(b",\"last\":");
-        self.last.put(line);
-        line.raw(b",\"duration_ns\":");
-        line.int(self.duration_ns);
-        line.raw(b",\"outcome\":");
-        line.name(self.outcome.name());
-        line.raw(b",\"midstream\":");
-        line.bool(self.midstream);
-        line.raw(b",\"roles_from\":");
-        line.name(self.roles_from);
-        line.raw(b",\"finished_by\":");
-        line.name(self.finished_by);
-        line.raw(b",\"conn_state\":");
-        line.name(self.conn_state);
-        line.raw(b",\"history\":");
-        line.text(&self.history);
-        line.raw(b",\"zeek\":");
-        self.zeek.put(line)?;
-        line.raw(b",\"handshake\":");
-        self.handshake.put(line);
-        line.raw(b",\"client_sent\":");
-        self.client_sent.put(line);
-        line.raw(b",\"server_sent\":");
-        self.server_sent.put(line);
-        line.raw(b",\"close\":");
-        self.close.put(line);
-        line.raw(b",\"states\":{\"client\":");
-        self.states.client.put(line);
-        line.raw(b",\"server\":");
-        self.states.server.put(line);
-        line.raw(b"},\"previous_incarnation\":");
-        line.opt_int(self.previous_incarnation);
-        // Anomalies are few (most records have none or one) and of many shapes: serde's.
-        line.raw(b",\"anomalies\":");
-        compact::to_vec(&self.anomalies, line.out)?;
+        fields!(line;
+            "id" => line.int(self.id),
+            "client" => self.client.put(line),
+            "server" => self.server.put(line),
+            "ip_version" => line.int(self.ip_version),
+            "first" => self.first.put(line),
+            "last" => self.last.put(line),
+            "duration_ns" => line.int(self.duration_ns),
+            "outcome" => line.name(self.outcome.name()),
+            "midstream" => line.bool(self.midstream),
+            "roles_from" => line.name(self.roles_from),
+            "finished_by" => line.name(self.finished_by),
+            "conn_state" => line.name(self.conn_state),
+            "history" => line.text(&self.history),
+            "zeek" => self.zeek.put(line),
+            "handshake" => self.handshake.put(line),
+            "client_sent" => self.client_sent.put(line),
+            "server_sent" => self.server_sent.put(line),
+            "close" => self.close.put(line),
+            "states" => object!(line;
+                "client" => self.states.client.put(line),
+                "server" => self.states.server.put(line),
+            ),
+            "previous_incarnation" => line.opt_int(self.previous_incarnation),
+            // Anomalies are few (most records have none or one) and of many shapes: serde's.
+            "anomalies" => compact::to_vec(&self.anomalies, line.out)?,
+        );
         line.raw(b"}");
         Ok(())
     }
@@ -192,203 +220,144 @@ impl ConnectionRecord {
 
 impl ZeekRecord {
     /// The row's fields, then `split`: the row is flattened into the object.
-    fn put(&self, line: &mut Line) -> io::Result<()> {
+    fn put(&self, line: &mut Line) {
         line.raw(b"{");
-        self.row.put_fields(line)?;
-        line.raw(b",\"split\":[");
-        for (i, row) in self.split.iter().enumerate() {
-            if i > 0 {
-                line.raw(b",");
-            }
+        self.row.put_fields(line);
+        line.raw(b",");
+        fields!(line; "split" => array(line, &self.split, |line, row| {
             line.raw(b"{");
-            row.put_fields(line)?;
+            row.put_fields(line);
             line.raw(b"}");
-        }
-        line.raw(b"]}");
-        Ok(())
+        }));
+        line.raw(b"}");
     }
 }
 
 impl ZeekRowRecord {
-    fn put_fields(&self, line: &mut Line) -> io::Result<()> {
-        line.raw(b"\"start_ns\":");
-        line.int(self.start_ns);
-        line.raw(b",\"orig\":");
-        self.orig.put(line)?;
-        line.raw(b",\"resp\":");
-        self.resp.put(line)?;
-        line.raw(b",\"duration_ns\":");
-        line.int(self.duration_ns);
-        line.raw(b",\"orig_bytes\":");
-        line.int(self.orig_bytes);
-        line.raw(b",\"resp_bytes\":");
-        line.int(self.resp_bytes);
-        line.raw(b",\"missed_bytes\":");
-        line.int(self.missed_bytes);
-        line.raw(b",\"orig_pkts\":");
-        line.int(self.orig_pkts);
-        line.raw(b",\"orig_ip_bytes\":");
-        line.int(self.orig_ip_bytes);
-        line.raw(b",\"resp_pkts\":");
-        line.int(self.resp_pkts);
-        line.raw(b",\"resp_ip_bytes\":");
-        line.int(self.resp_ip_bytes);
-        line.raw(b",\"conn_state\":");
-        line.name(self.conn_state);
-        line.raw(b",\"history\":");
-        line.text(&self.history);
-        Ok(())
+    fn put_fields(&self, line: &mut Line) {
+        fields!(line;
+            "start_ns" => line.int(self.start_ns),
+            "orig" => self.orig.put(line),
+            "resp" => self.resp.put(line),
+            "duration_ns" => line.int(self.duration_ns),
+            "orig_bytes" => line.int(self.orig_bytes),
+            "resp_bytes" => line.int(self.resp_bytes),
+            "missed_bytes" => line.int(self.missed_bytes),
+            "orig_pkts" => line.int(self.orig_pkts),
+            "orig_ip_bytes" => line.int(self.orig_ip_bytes),
+            "resp_pkts" => line.int(self.resp_pkts),
+            "resp_ip_bytes" => line.int(self.resp_ip_bytes),
+            "conn_state" => line.name(self.conn_state),
+            "history" => line.text(&self.history),
+        );
     }
 }
 
 impl Handshake {
     fn put(&self, line: &mut Line) {
-        line.raw(b"{\"syn\":");
-        line.opt_moment(self.syn);
-        line.raw(b",\"syn_ack\":");
-        line.opt_moment(self.syn_ack);
-        line.raw(b",\"ack\":");
-        line.opt_moment(self.ack);
-        line.raw(b",\"server_rtt_ns\":");
-        line.opt_int(self.server_rtt_ns);
-        line.raw(b",\"client_rtt_ns\":");
-        line.opt_int(self.client_rtt_ns);
-        line.raw(b",\"rtt_ns\":");
-        line.opt_int(self.rtt_ns);
-        line.raw(b",\"client_isn\":");
-        line.opt_int(self.client_isn);
-        line.raw(b",\"server_isn\":");
-        line.opt_int(self.server_isn);
-        line.raw(b",\"client_options\":");
-        line.opt(self.client_options, |line, o| o.put(line));
-        line.raw(b",\"server_options\":");
-        line.opt(self.server_options, |line, o| o.put(line));
-        line.raw(b",\"syn_retransmissions\":");
-        line.int(self.syn_retransmissions);
-        line.raw(b",\"syn_ack_retransmissions\":");
-        line.int(self.syn_ack_retransmissions);
-        line.raw(b",\"simultaneous_open\":");
-        line.bool(self.simultaneous_open);
-        line.raw(b",\"ack_mismatch\":");
-        line.opt_moment(self.ack_mismatch);
-        line.raw(b"}");
+        object!(line;
+            "syn" => line.opt_moment(self.syn),
+            "syn_ack" => line.opt_moment(self.syn_ack),
+            "ack" => line.opt_moment(self.ack),
+            "server_rtt_ns" => line.opt_int(self.server_rtt_ns),
+            "client_rtt_ns" => line.opt_int(self.client_rtt_ns),
+            "rtt_ns" => line.opt_int(self.rtt_ns),
+            "client_isn" => line.opt_int(self.client_isn),
+            "server_isn" => line.opt_int(self.server_isn),
+            "client_options" => line.opt(self.client_options, |line, o| o.put(line)),
+            "server_options" => line.opt(self.server_options, |line, o| o.put(line)),
+            "syn_retransmissions" => line.int(self.syn_retransmissions),
+            "syn_ack_retransmissions" => line.int(self.syn_ack_retransmissions),
+            "simultaneous_open" => line.bool(self.simultaneous_open),
+            "ack_mismatch" => line.opt_moment(self.ack_mismatch),
+        );
     }
 }
 
 impl Options {
     fn put(&self, line: &mut Line) {
-        line.raw(b"{\"mss\":");
-        line.opt_int(self.mss);
-        line.raw(b",\"window_scale\":");
-        line.opt_int(self.window_scale);
-        line.raw(b",\"sack_permitted\":");
-        line.bool(self.sack_permitted);
-        line.raw(b",\"timestamps\":");
-        line.bool(self.timestamps);
-        line.raw(b"}");
+        object!(line;
+            "mss" => line.opt_int(self.mss),
+            "window_scale" => line.opt_int(self.window_scale),
+            "sack_permitted" => line.bool(self.sack_permitted),
+            "timestamps" => line.bool(self.timestamps),
+        );
     }
 }
 
 impl DirectionStats {
     fn put(&self, line: &mut Line) {
-        line.raw(b"{\"packets\":");
-        line.int(self.packets);
-        line.raw(b",\"ip_bytes\":");
-        line.int(self.ip_bytes);
-        line.raw(b",\"payload_bytes\":");
-        line.int(self.payload_bytes);
-        line.raw(b",\"data_segments\":");
-        line.int(self.data_segments);
-        line.raw(b",\"retransmitted_segments\":");
-        line.int(self.retransmitted_segments);
-        line.raw(b",\"retransmitted_bytes\":");
-        line.int(self.retransmitted_bytes);
-        line.raw(b",\"gap_bytes\":");
-        line.int(self.gap_bytes);
-        line.raw(b",\"zero_window_advertisements\":");
-        line.int(self.zero_window_advertisements);
-        line.raw(b",\"keepalive_probes\":");
-        line.int(self.keepalive_probes);
-        line.raw(b",\"window_probes\":");
-        line.int(self.window_probes);
-        line.raw(b",\"rst_out_of_window\":");
-        line.int(self.rst_out_of_window);
-        line.raw(b"}");
+        object!(line;
+            "packets" => line.int(self.packets),
+            "ip_bytes" => line.int(self.ip_bytes),
+            "payload_bytes" => line.int(self.payload_bytes),
+            "data_segments" => line.int(self.data_segments),
+            "retransmitted_segments" => line.int(self.retransmitted_segments),
+            "retransmitted_bytes" => line.int(self.retransmitted_bytes),
+            "gap_bytes" => line.int(self.gap_bytes),
+            "zero_window_advertisements" => line.int(self.zero_window_advertisements),
+            "keepalive_probes" => line.int(self.keepalive_probes),
+            "window_probes" => line.int(self.window_probes),
+            "rst_out_of_window" => line.int(self.rst_out_of_window),
+        );
     }
 }
 
 impl Close {
     fn put(&self, line: &mut Line) {
-        line.raw(b"{\"active_closer\":");
-        line.opt(self.active_closer, Line::name);
-        line.raw(b",\"client_fin\":");
-        line.opt(self.client_fin, |line, f| f.put(line));
-        line.raw(b",\"server_fin\":");
-        line.opt(self.server_fin, |line, f| f.put(line));
-        line.raw(b",\"final_ack\":");
-        line.opt_moment(self.final_ack);
-        line.raw(b",\"time_wait_ends\":");
-        line.opt_moment(self.time_wait_ends);
-        line.raw(b",\"reset\":");
-        line.opt(self.reset, |line, r| r.put(line));
-        line.raw(b",\"extra_rsts\":");
-        line.int(self.extra_rsts);
-        line.raw(b"}");
+        object!(line;
+            "active_closer" => line.opt(self.active_closer, Line::name),
+            "client_fin" => line.opt(self.client_fin, |line, f| f.put(line)),
+            "server_fin" => line.opt(self.server_fin, |line, f| f.put(line)),
+            "final_ack" => line.opt_moment(self.final_ack),
+            "time_wait_ends" => line.opt_moment(self.time_wait_ends),
+            "reset" => line.opt(self.reset, |line, r| r.put(line)),
+            "extra_rsts" => line.int(self.extra_rsts),
+        );
     }
 }
 
 impl Fin {
     fn put(&self, line: &mut Line) {
-        line.raw(b"{\"first\":");
-        self.first.put(line);
-        line.raw(b",\"retransmissions\":");
-        line.int(self.retransmissions);
-        line.raw(b"}");
+        object!(line;
+            "first" => self.first.put(line),
+            "retransmissions" => line.int(self.retransmissions),
+        );
     }
 }
 
 impl ResetRecord {
     fn put(&self, line: &mut Line) {
-        line.raw(b"{\"sender\":");
-        line.name(self.sender);
-        line.raw(b",\"at\":");
-        self.at.put(line);
-        line.raw(b",\"sender_state\":");
-        line.name(self.sender_state.name());
-        line.raw(b",\"receiver_state\":");
-        line.name(self.receiver_state.name());
-        line.raw(b",\"sender_unacked_bytes\":");
-        line.int(self.sender_unacked_bytes);
-        line.raw(b",\"receiver_unacked_bytes\":");
-        line.int(self.receiver_unacked_bytes);
-        line.raw(b"}");
+        object!(line;
+            "sender" => line.name(self.sender),
+            "at" => self.at.put(line),
+            "sender_state" => line.name(self.sender_state.name()),
+            "receiver_state" => line.name(self.receiver_state.name()),
+            "sender_unacked_bytes" => line.int(self.sender_unacked_bytes),
+            "receiver_unacked_bytes" => line.int(self.receiver_unacked_bytes),
+        );
     }
 }
 
 impl StateTimeline {
     fn put(&self, line: &mut Line) {
-        line.raw(b"{\"initial\":");
-        line.name(self.initial.name());
-        line.raw(b",\"final\":");
-        line.name(self.final_state.name());
-        line.raw(b",\"transitions\":[");
-        for (i, t) in self.transitions.iter().enumerate() {
-            if i > 0 {
-                line.raw(b",");
-            }
-            t.put(line);
-        }
-        line.raw(b"]}");
+        object!(line;
+            "initial" => line.name(self.initial.name()),
+            "final" => line.name(self.final_state.name()),
+            "transitions" => array(line, &self.transitions, |line, t| t.put(line)),
+        );
     }
 }
 
 impl TransitionRecord {
     /// Flat: `{"from", "to", "time_ns", "time", "packet"}`.
+    #[inline]
     fn put(&self, line: &mut Line) {
-        line.raw(b"{\"from\":");
-        line.name(self.from.name());
-        line.raw(b",\"to\":");
-        line.name(self.to.name());
+        line.raw(b"{");
+        fields!(line;
+            "from" => line.name(self.from.name()),
+            "to" => line.name(self.to.name()),
+        );
         line.raw(b",");
         self.at.put_fields(line);
         line.raw(b"}");

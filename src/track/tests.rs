@@ -486,16 +486,9 @@ fn an_open_connection_is_reported_at_its_idle_timeout_and_not_before() {
     let mut w = established();
     // Sweeps look at a held connection at least every linger time (2 s), not at every sweep.
     later(&mut w, 299);
-    assert!(
-        w.done.iter().all(|c| c.id != 1),
-        "reported before its timeout"
-    );
+    assert!(finished(&w, 1).is_none(), "reported before its timeout");
     later(&mut w, 2);
-    let c = w
-        .done
-        .iter()
-        .find(|c| c.id == 1)
-        .expect("reported at its timeout");
+    let c = finished(&w, 1).expect("reported at its timeout");
     assert_eq!(c.finish, Some(Finish::IdleTimeout));
 }
 
@@ -519,12 +512,13 @@ fn a_close_stamped_in_the_past_is_reported_at_the_next_sweep() {
         let at = past(&mut w, ms);
         w.feed(&segment(from, to, flags, seq, ack, 0), at);
     }
-    assert!(w.done.iter().all(|c| c.id != 1), "reported before a sweep");
+    assert!(finished(&w, 1).is_none(), "reported before a sweep");
     later(&mut w, 1);
-    let c = w
-        .done
-        .iter()
-        .find(|c| c.id == 1)
-        .expect("reported at the next sweep");
+    let c = finished(&w, 1).expect("reported at the next sweep");
     assert!(c.is_over(), "{:?}", c.finish);
+}
+
+/// Connection `id`, once the table has finished it.
+fn finished(w: &Wire, id: u64) -> Option<&Connection> {
+    w.done.iter().find(|c| c.id == id)
 }
