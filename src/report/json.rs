@@ -112,6 +112,7 @@ impl<W: Write> Sink for JsonLines<W> {
 /// the output's buffer, so it goes to the file (one `writev`) without being copied into the
 /// buffer first. (`Write::write_all_vectored` is not stable yet.)
 fn write_all_vectored<W: Write>(out: &mut W, mut pieces: &mut [IoSlice<'_>]) -> io::Result<()> {
+    // Empty pieces in front are dropped: a write of nothing would read as a closed file.
     IoSlice::advance_slices(&mut pieces, 0);
     while !pieces.is_empty() {
         match out.write_vectored(pieces) {
