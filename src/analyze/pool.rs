@@ -467,7 +467,10 @@ fn round(
 /// while the reader has enough of them); None when the reader has gone.
 fn send_full(shard: &mut Shard, batch: &mut Batch, chunks: &SyncSender<Chunk>) -> Option<()> {
     while shard.produce(batch, CHUNK) {
+        // Sized like the full one, so that filling it does not grow it step by step.
         let next = Batch {
+            finished: Vec::with_capacity(batch.finished.len()),
+            stays: Vec::with_capacity(batch.stays.len()),
             spare: std::mem::take(&mut batch.spare),
             ..Batch::default()
         };
