@@ -193,14 +193,22 @@ mod tests {
             i64::MAX,
             i64::MIN,
         ] {
-            let t = Rfc3339(ns);
-            let mut buf = [0u8; RFC3339_LEN];
-            assert_eq!(
-                t.write_fast(&mut buf).map(|b| b.as_slice()),
-                Some(t.to_string().as_bytes()),
-                "{ns}"
-            );
+            agrees_with_display(ns);
         }
+    }
+
+    /// The fast path, and the quoted form JSON gets, write what `Display` writes.
+    fn agrees_with_display(ns: i64) {
+        let t = Rfc3339(ns);
+        let mut buf = [0u8; RFC3339_LEN];
+        assert_eq!(
+            t.write_fast(&mut buf).map(|b| b.as_slice()),
+            Some(t.to_string().as_bytes()),
+            "{ns}"
+        );
+        let mut quoted = Vec::new();
+        t.push_quoted(&mut quoted);
+        assert_eq!(quoted, format!("\"{t}\"").into_bytes(), "{ns}");
     }
 
     #[test]
@@ -210,13 +218,7 @@ mod tests {
         for edge in edges {
             for step in [-NANOS - 1, -2, -1, 0, 1, 2, NANOS - 1, NANOS, 3, -3] {
                 for ns in [edge, edge + step, edge - 1, edge + step / 2] {
-                    let t = Rfc3339(ns);
-                    let mut buf = [0u8; RFC3339_LEN];
-                    assert_eq!(
-                        t.write_fast(&mut buf).map(|b| b.as_slice()),
-                        Some(t.to_string().as_bytes()),
-                        "{ns}"
-                    );
+                    agrees_with_display(ns);
                 }
             }
         }
