@@ -25,6 +25,22 @@ pub struct Addr {
     pub port: u16,
 }
 
+impl Addr {
+    /// A segment's source and destination.
+    pub fn ends_of(seg: &Segment<'_>) -> (Addr, Addr) {
+        (
+            Addr {
+                ip: seg.src,
+                port: seg.src_port,
+            },
+            Addr {
+                ip: seg.dst,
+                port: seg.dst_port,
+            },
+        )
+    }
+}
+
 /// How the client/server roles were decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RolesFrom {

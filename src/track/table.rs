@@ -200,14 +200,7 @@ impl FlowTable {
 
     fn on_packet(&mut self, seg: &Segment<'_>, at: At, checksum_ok: bool) {
         self.advance(at.ns);
-        let src = Addr {
-            ip: seg.src,
-            port: seg.src_port,
-        };
-        let dst = Addr {
-            ip: seg.dst,
-            port: seg.dst_port,
-        };
+        let (src, dst) = Addr::ends_of(seg);
         let key = FlowKey::new(src, dst);
         if checksum_ok && self.feed_superseded(key, seg, src, at) {
             return;

@@ -564,14 +564,7 @@ impl Session {
     /// A connection started by `seg` (`IPBasedAnalyzer::NewConn`): the sender is the originator
     /// unless the first packet is not a bare SYN and comes from a likely server port.
     fn new(seg: &Segment<'_>, t: i64, ports: ServerPorts) -> Self {
-        let src = Addr {
-            ip: seg.src,
-            port: seg.src_port,
-        };
-        let dst = Addr {
-            ip: seg.dst,
-            port: seg.dst_port,
-        };
+        let (src, dst) = Addr::ends_of(seg);
         let f = seg.flags;
         // Only a connection that does not start with a bare SYN is a candidate; when both
         // ports are likely servers', a SYN-ACK is never flipped (stealth scans send those).
