@@ -10,7 +10,6 @@ pub mod check;
 pub mod cli;
 pub mod decode;
 pub mod detect;
-pub mod digits;
 pub mod picture;
 pub mod report;
 pub mod states;

@@ -1,7 +1,6 @@
 //! Capture times for people: RFC 3339 in UTC with nanoseconds, computed without a calendar
 //! library (Howard Hinnant's days-to-civil algorithm).
 
-use crate::digits::put_fixed;
 use serde::{Serialize, Serializer};
 use std::fmt;
 
@@ -19,6 +18,33 @@ thread_local! {
     /// The second last written, and its text.
     static LAST_SECOND: std::cell::Cell<(i64, [u8; PREFIX_LEN])> =
         const { std::cell::Cell::new((i64::MIN, [0; PREFIX_LEN])) };
+}
+
+/// "00" to "99", for two digits at a time.
+const PAIRS: &[u8; 200] = b"\
+      00010203040506070809101112131415161718192021222324\
+      25262728293031323334353637383940414243444546474849\
+      50515253545556575859606162636465666768697071727374\
+      75767778798081828384858687888990919293949596979899";
+
+/// Writes `value`'s last `digits` decimal digits at `buf[at..at + digits]`, with leading
+/// zeros; nothing when that is not inside `buf`.
+fn put_digits(buf: &mut [u8], at: usize, value: u64, digits: usize) {
+    let Some(field) = buf.get_mut(at..at.saturating_add(digits)) else {
+        return;
+    };
+    let mut v = value;
+    let mut pairs = field.rchunks_exact_mut(2);
+    for pair in &mut pairs {
+        let i = (v % 100) as usize * 2;
+        v /= 100;
+        if let Some(from) = PAIRS.get(i..i + 2) {
+            pair.copy_from_slice(from);
+        }
+    }
+    if let Some(first) = pairs.into_remainder().first_mut() {
+        *first = b'0' + (v % 10) as u8;
+    }
 }
 
 impl Rfc3339 {
@@ -51,7 +77,7 @@ impl Rfc3339 {
             LAST_SECOND.set((second, text));
             prefix.copy_from_slice(&text);
         }
-        put_fixed(rest, 0, self.0.rem_euclid(NANOS).unsigned_abs(), 9);
+        put_digits(rest, 0, self.0.rem_euclid(NANOS).unsigned_abs(), 9);
         if let Some(z) = rest.last_mut() {
             *z = b'Z';
         }
@@ -64,12 +90,12 @@ impl Rfc3339 {
         if !(0..=9999).contains(&y) {
             return None;
         }
-        put_fixed(text, 0, y.unsigned_abs(), 4);
-        put_fixed(text, 5, u64::from(m), 2);
-        put_fixed(text, 8, u64::from(d), 2);
-        put_fixed(text, 11, (secs / 3600).unsigned_abs(), 2);
-        put_fixed(text, 14, (secs / 60 % 60).unsigned_abs(), 2);
-        put_fixed(text, 17, (secs % 60).unsigned_abs(), 2);
+        put_digits(text, 0, y.unsigned_abs(), 4);
+        put_digits(text, 5, u64::from(m), 2);
+        put_digits(text, 8, u64::from(d), 2);
+        put_digits(text, 11, (secs / 3600).unsigned_abs(), 2);
+        put_digits(text, 14, (secs / 60 % 60).unsigned_abs(), 2);
+        put_digits(text, 17, (secs % 60).unsigned_abs(), 2);
         for (at, sep) in [
             (4, b'-'),
             (7, b'-'),
@@ -222,6 +248,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn fixed_width_pads_with_zeros_and_stays_inside() {
+        let mut buf = *b"----------";
+        put_digits(&mut buf, 2, 7, 3);
+        put_digits(&mut buf, 6, 123_456, 4);
+        assert_eq!(&buf, b"--007-3456");
+        // 8..13 is not inside: nothing is written, nothing panics.
+        put_digits(&mut buf, 8, 99, 5);
+        assert_eq!(&buf, b"--007-3456");
     }
 
     #[test]

@@ -49,16 +49,12 @@ impl Writer<'_> {
     }
 
     fn string(&mut self, s: &str) {
-        self.out.push(b'"');
-        escape_into(s, self.out);
-        self.out.push(b'"');
+        push_string(s, self.out);
     }
 
     /// A name that needs no escaping (a struct field or enum variant), quoted.
     fn name(&mut self, s: &str) {
-        self.out.push(b'"');
-        self.out.extend_from_slice(s.as_bytes());
-        self.out.push(b'"');
+        push_name(s, self.out);
     }
 
     /// `{"variant":` before an enum variant's content.
@@ -102,7 +98,21 @@ fn clean(bytes: &[u8]) -> bool {
     !rest.iter().any(|&b| needs_escape(b))
 }
 
-pub(super) fn escape_into(s: &str, out: &mut Vec<u8>) {
+/// `s` as a JSON string: quoted, escaped as serde_json escapes.
+pub(super) fn push_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    escape_into(s, out);
+    out.push(b'"');
+}
+
+/// A name that needs no escaping (a field, a variant, a word of the program's own), quoted.
+pub(super) fn push_name(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+fn escape_into(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     if clean(bytes) {
         out.extend_from_slice(bytes);

@@ -51,16 +51,12 @@ impl Line<'_> {
 
     /// A name from the program's own vocabulary (a state, an outcome, a side): never escaped.
     fn name(&mut self, s: &'static str) {
-        self.out.push(b'"');
-        self.out.extend_from_slice(s.as_bytes());
-        self.out.push(b'"');
+        compact::push_name(s, self.out);
     }
 
     /// A string made from the capture, escaped as serde_json escapes.
     fn text(&mut self, s: &str) {
-        self.out.push(b'"');
-        compact::escape_into(s, self.out);
-        self.out.push(b'"');
+        compact::push_string(s, self.out);
     }
 
     fn time(&mut self, ns: i64) {

@@ -360,11 +360,7 @@ impl FlowTable {
                 break;
             }
             self.graves.pop();
-            if self
-                .tombstones
-                .get(&key)
-                .is_some_and(|t| t.expires_ns <= now)
-            {
+            if grave_is_current(&self.tombstones, expires, &key) {
                 self.tombstones.remove(&key);
             }
         }
@@ -387,20 +383,17 @@ impl FlowTable {
                 break;
             }
             self.timers.pop();
-            let Some(conn) = self.flows.get_mut(&key) else {
+            let Some(conn) = timer_owner(&mut self.flows, at, id, &key) else {
                 continue;
             };
-            if conn.id != id || conn.timer_ns != at {
-                continue;
-            }
             if conn.deadline(&config) <= now {
                 due.push((id, key));
             } else {
                 arm(&mut self.timers, key, conn, &config, now);
             }
         }
+        // Each connection has one current entry, so it is due once.
         due.sort_unstable_by_key(|(id, _)| *id);
-        due.dedup();
         for (_, key) in due {
             let Some(mut conn) = self.flows.remove(&key) else {
                 continue;
@@ -429,20 +422,14 @@ impl FlowTable {
     /// they expire), so each queue stays within about twice its map.
     fn forget_stale_timers(&mut self) {
         if self.timers.len() > 2 * self.flows.len() + 1024 {
-            let flows = &self.flows;
-            self.timers.retain(|Reverse((at, id, key))| {
-                flows
-                    .get(key)
-                    .is_some_and(|c| c.id == *id && c.timer_ns == *at)
-            });
+            let flows = &mut self.flows;
+            self.timers
+                .retain(|&Reverse((at, id, key))| timer_owner(flows, at, id, &key).is_some());
         }
         if self.graves.len() > 2 * self.tombstones.len() + 1024 {
             let tombstones = &self.tombstones;
-            self.graves.retain(|Reverse((expires, key))| {
-                tombstones
-                    .get(key)
-                    .is_some_and(|t| t.expires_ns == *expires)
-            });
+            self.graves
+                .retain(|&Reverse((expires, key))| grave_is_current(tombstones, expires, &key));
         }
     }
 
@@ -571,6 +558,26 @@ fn rearm(
     if conn.deadline(config) < conn.timer_ns {
         arm(timers, key, conn, config, now);
     }
+}
+
+/// The connection a timer entry is for, if the entry is still its current one (the connection
+/// may have finished otherwise, the 4-tuple begun a new incarnation, or an earlier entry have
+/// replaced this one).
+fn timer_owner<'a>(
+    flows: &'a mut Map<FlowKey, Box<Connection>>,
+    at: i64,
+    id: u64,
+    key: &FlowKey,
+) -> Option<&'a mut Connection> {
+    flows
+        .get_mut(key)
+        .filter(|c| c.id == id && c.timer_ns == at)
+        .map(|c| &mut **c)
+}
+
+/// Whether a grave entry is for the tombstone the 4-tuple has now (not one a reuse took).
+fn grave_is_current(tombstones: &Map<FlowKey, Tombstone>, expires: i64, key: &FlowKey) -> bool {
+    tombstones.get(key).is_some_and(|t| t.expires_ns == expires)
 }
 
 /// Gives a segment to its connection: the whole of it, or (with a bad checksum) only to the
