@@ -454,6 +454,10 @@ impl Run<'_> {
     /// Takes what the shares have finished, as long as they are ahead of it, to the run-wide
     /// views and the sink.
     fn catch_up(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+        // Called for every segment, and seldom behind: the batch is moved out only when used.
+        if !self.pool.behind() {
+            return Ok(());
+        }
         let mut batch = std::mem::take(&mut self.batch);
         let mut result = Ok(());
         while result.is_ok() && self.pool.behind() {

@@ -266,11 +266,13 @@ impl Shard {
 
     /// Queues what the table finished at `point`, by id.
     fn collect(&mut self, point: Point, now: i64) {
-        self.scratch.extend(
-            self.table
-                .take_finished()
-                .map(|conn| Ready { conn, point, now }),
-        );
+        let finished = self.table.take_finished();
+        // Most segments finish nothing: then there is nothing to sort or move.
+        if finished.len() == 0 {
+            return;
+        }
+        self.scratch
+            .extend(finished.map(|conn| Ready { conn, point, now }));
         self.scratch.sort_unstable_by_key(|r| r.conn.id);
         self.ready.extend(self.scratch.drain(..));
     }
