@@ -14,10 +14,29 @@ const RFC3339_LEN: usize = 30;
 const PREFIX_LEN: usize = 20;
 const NANOS: i64 = 1_000_000_000;
 
+/// Times from 2001-09-09 on (every capture's) have a second of ten decimal digits...
+const SECOND_DIGITS: usize = 10;
+/// ...and are this many digits as integer nanoseconds: the second's, then nine more.
+const NS_DIGITS: usize = SECOND_DIGITS + 9;
+const TEN_DIGIT_SECONDS: i64 = 1_000_000_000;
+
+/// A second's text: its RFC 3339 prefix, and its decimal digits when it has ten.
+#[derive(Clone, Copy)]
+struct SecondText {
+    second: i64,
+    prefix: [u8; PREFIX_LEN],
+    digits: [u8; SECOND_DIGITS],
+}
+
 thread_local! {
     /// The second last written, and its text.
-    static LAST_SECOND: std::cell::Cell<(i64, [u8; PREFIX_LEN])> =
-        const { std::cell::Cell::new((i64::MIN, [0; PREFIX_LEN])) };
+    static LAST_SECOND: std::cell::Cell<SecondText> = const {
+        std::cell::Cell::new(SecondText {
+            second: i64::MIN,
+            prefix: [0; PREFIX_LEN],
+            digits: [0; SECOND_DIGITS],
+        })
+    };
 }
 
 /// "00" to "99", for two digits at a time.
@@ -60,28 +79,66 @@ impl Rfc3339 {
         }
     }
 
+    /// Appends the time as integer nanoseconds (as `itoa` writes it), then `between`, then as
+    /// [`Rfc3339::push_quoted`] does: JSON gives every time both ways, and one split into second
+    /// and nanoseconds serves both (the nine digits after the second are the same in each, and
+    /// the second's digits are kept with its text).
+    pub fn push_ns_and_quoted<const N: usize>(self, between: &[u8; N], out: &mut Vec<u8>) {
+        let mut quoted = [b'"'; RFC3339_LEN + 2];
+        let second = self.0.div_euclid(NANOS);
+        let text = quoted.get_mut(1..).and_then(<[u8]>::first_chunk_mut);
+        let fast = text.is_some_and(|text| self.write_fast(text).is_some());
+        let second_text = Self::second_text(second);
+        let (true, Some(second_text)) = (fast && second >= TEN_DIGIT_SECONDS, second_text) else {
+            out.extend_from_slice(itoa::Buffer::new().format(self.0).as_bytes());
+            out.extend_from_slice(between);
+            self.push_quoted(out);
+            return;
+        };
+        let mut ns = [0u8; NS_DIGITS];
+        let (whole, fraction) = ns.split_at_mut(SECOND_DIGITS);
+        whole.copy_from_slice(&second_text.digits);
+        if let Some(nine) = quoted
+            .get(1 + PREFIX_LEN..)
+            .and_then(<[u8]>::first_chunk::<9>)
+        {
+            fraction.copy_from_slice(nine);
+        }
+        out.extend_from_slice(&ns);
+        out.extend_from_slice(between);
+        out.extend_from_slice(&quoted);
+    }
+
     /// Writes the time into `buf` without going through `core::fmt` (this is on the output
     /// path of every record, a dozen times or more); `None` outside years 0 to 9999 (never for
     /// an `i64` of nanoseconds, which spans 1677 to 2262), which `Display` handles. The text
     /// up to the seconds is kept per thread and used again while the second is the same: a
     /// record's times mostly are.
     fn write_fast(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&[u8; RFC3339_LEN]> {
-        let second = self.0.div_euclid(NANOS);
         let (prefix, rest) = buf.split_at_mut(PREFIX_LEN);
-        let cached = LAST_SECOND.get();
-        if cached.0 == second {
-            prefix.copy_from_slice(&cached.1);
-        } else {
-            let mut text = [0u8; PREFIX_LEN];
-            self.write_prefix(&mut text)?;
-            LAST_SECOND.set((second, text));
-            prefix.copy_from_slice(&text);
-        }
+        prefix.copy_from_slice(&Self::second_text(self.0.div_euclid(NANOS))?.prefix);
         put_digits(rest, 0, self.0.rem_euclid(NANOS).unsigned_abs(), 9);
         if let Some(z) = rest.last_mut() {
             *z = b'Z';
         }
         Some(buf)
+    }
+
+    /// The text of a second, from the one kept when it is the last one written.
+    fn second_text(second: i64) -> Option<SecondText> {
+        let cached = LAST_SECOND.get();
+        if cached.second == second {
+            return Some(cached);
+        }
+        let mut text = SecondText {
+            second,
+            prefix: [0; PREFIX_LEN],
+            digits: [0; SECOND_DIGITS],
+        };
+        Rfc3339(second.saturating_mul(NANOS)).write_prefix(&mut text.prefix)?;
+        put_digits(&mut text.digits, 0, second.unsigned_abs(), SECOND_DIGITS);
+        LAST_SECOND.set(text);
+        Some(text)
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.`
@@ -218,6 +275,10 @@ mod tests {
             -1,
             i64::MAX,
             i64::MIN,
+            // Either side of the first instant with a ten-digit second, and a capture's time.
+            999_999_999_999_999_999,
+            1_000_000_000_000_000_000,
+            1_796_351_912_901_956_000,
         ] {
             agrees_with_display(ns);
         }
@@ -235,6 +296,9 @@ mod tests {
         let mut quoted = Vec::new();
         t.push_quoted(&mut quoted);
         assert_eq!(quoted, format!("\"{t}\"").into_bytes(), "{ns}");
+        let mut both = Vec::new();
+        t.push_ns_and_quoted(b",", &mut both);
+        assert_eq!(both, format!("{ns},\"{t}\"").into_bytes(), "{ns}");
     }
 
     #[test]

@@ -16,7 +16,6 @@ use super::record::{
     ResetRecord, StateTimeline, TransitionRecord,
 };
 use super::zeek::{ZeekRecord, ZeekRowRecord};
-use crate::time::Rfc3339;
 use std::io;
 use std::net::IpAddr;
 
@@ -57,10 +56,6 @@ impl Line<'_> {
     /// A string made from the capture, escaped as serde_json escapes.
     fn text(&mut self, s: &str) {
         compact::push_string(s, self.out);
-    }
-
-    fn time(&mut self, ns: i64) {
-        Rfc3339(ns).push_quoted(self.out);
     }
 
     fn ip(&mut self, ip: IpAddr) {
@@ -155,10 +150,9 @@ impl Moment {
     /// `"time_ns":…,"time":…` and the packet when there is one.
     #[inline]
     fn put_fields(&self, line: &mut Line) {
-        fields!(line;
-            "time_ns" => line.int(self.time_ns),
-            "time" => line.time(self.time.0),
-        );
+        // `time_ns` and `time` are one instant (`From<At>`), written from one split.
+        line.raw(b"\"time_ns\":");
+        self.time.push_ns_and_quoted(b",\"time\":", line.out);
         if let Some(p) = self.packet {
             line.raw(b",");
             fields!(line; "packet" => line.int(p));
