@@ -84,20 +84,20 @@ impl Rfc3339 {
     /// and nanoseconds serves both (the nine digits after the second are the same in each, and
     /// the second's digits are kept with its text).
     pub fn push_ns_and_quoted<const N: usize>(self, between: &[u8; N], out: &mut Vec<u8>) {
-        let mut quoted = [b'"'; RFC3339_LEN + 2];
         let second = self.0.div_euclid(NANOS);
-        let text = quoted.get_mut(1..).and_then(<[u8]>::first_chunk_mut);
-        let fast = text.is_some_and(|text| self.write_fast(text).is_some());
-        let second_text = Self::second_text(second);
-        let (true, Some(second_text)) = (fast && second >= TEN_DIGIT_SECONDS, second_text) else {
+        let Some(text) = Self::second_text(second).filter(|_| second >= TEN_DIGIT_SECONDS) else {
             out.extend_from_slice(itoa::Buffer::new().format(self.0).as_bytes());
             out.extend_from_slice(between);
             self.push_quoted(out);
             return;
         };
+        let mut quoted = [b'"'; RFC3339_LEN + 2];
+        if let Some(buf) = quoted.get_mut(1..).and_then(<[u8]>::first_chunk_mut) {
+            self.write_in(&text, buf);
+        }
         let mut ns = [0u8; NS_DIGITS];
         let (whole, fraction) = ns.split_at_mut(SECOND_DIGITS);
-        whole.copy_from_slice(&second_text.digits);
+        whole.copy_from_slice(&text.digits);
         if let Some(nine) = quoted
             .get(1 + PREFIX_LEN..)
             .and_then(<[u8]>::first_chunk::<9>)
@@ -115,13 +115,19 @@ impl Rfc3339 {
     /// up to the seconds is kept per thread and used again while the second is the same: a
     /// record's times mostly are.
     fn write_fast(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&[u8; RFC3339_LEN]> {
+        let text = Self::second_text(self.0.div_euclid(NANOS))?;
+        self.write_in(&text, buf);
+        Some(buf)
+    }
+
+    /// Writes the time into `buf`, its second's text given.
+    fn write_in(self, second: &SecondText, buf: &mut [u8; RFC3339_LEN]) {
         let (prefix, rest) = buf.split_at_mut(PREFIX_LEN);
-        prefix.copy_from_slice(&Self::second_text(self.0.div_euclid(NANOS))?.prefix);
+        prefix.copy_from_slice(&second.prefix);
         put_digits(rest, 0, self.0.rem_euclid(NANOS).unsigned_abs(), 9);
         if let Some(z) = rest.last_mut() {
             *z = b'Z';
         }
-        Some(buf)
     }
 
     /// The text of a second, from the one kept when it is the last one written.
