@@ -150,7 +150,7 @@ pub struct Grids<K: Ord> {
     /// Changes not yet due, by time: they lie after every packet read so far.
     pending: BTreeMap<(i64, usize, State), i64>,
     /// By connection id: the groups of its endpoints in TIME-WAIT until a timer still ahead.
-    time_waits: HashMap<u64, Vec<(usize, i64)>, foldhash::fast::RandomState>,
+    time_waits: HashMap<u64, Timers, foldhash::fast::RandomState>,
     /// Past timers are swept out of `time_waits` when it grows beyond this.
     sweep_at: usize,
     /// One endpoint's changes: those due (by grid index, netted before they touch the grid)
@@ -160,6 +160,37 @@ pub struct Grids<K: Ord> {
 
 /// A count changed by `.2` in state `.1` at `.0` (a grid index or a time).
 type Change = (i64, State, i64);
+
+/// One connection's TIME-WAIT timers, by group: two fit in place (one endpoint counted in
+/// all hosts and in its own), so that nearly every connection's take no allocation; more (a
+/// simultaneous close) spill over.
+#[derive(Debug, Clone, Default)]
+struct Timers {
+    first: [(usize, i64); 2],
+    len: usize,
+    more: Vec<(usize, i64)>,
+}
+
+impl Timers {
+    fn push(&mut self, group: usize, t: i64) {
+        match self.first.get_mut(self.len) {
+            Some(slot) => {
+                *slot = (group, t);
+                self.len += 1;
+            }
+            None => self.more.push((group, t)),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(usize, i64)> {
+        self.first.iter().take(self.len).chain(&self.more)
+    }
+
+    /// Whether a timer is still ahead of `clock`.
+    fn any_after(&self, clock: i64) -> bool {
+        self.iter().any(|&(_, t)| t > clock)
+    }
+}
 
 impl<K: Ord + Clone> Grids<K> {
     /// Instants `origin + k × width` (`width` is at least 1 ns).
@@ -272,7 +303,7 @@ impl<K: Ord + Clone> Grids<K> {
             for &(t, state, delta) in &later {
                 self.wait(group, t, state, delta);
                 if state == State::TimeWait && delta < 0 {
-                    self.time_waits.entry(id).or_default().push((group, t));
+                    self.time_waits.entry(id).or_default().push(group, t);
                 }
             }
         }
@@ -287,13 +318,16 @@ impl<K: Ord + Clone> Grids<K> {
     pub fn reused(&mut self, reuse: Reuse, fallback: &[K]) {
         let clock = self.clock;
         let ended = match self.time_waits.remove(&reuse.previous) {
-            Some(list) if list.iter().any(|&(_, t)| t > clock) => list,
-            _ => fallback
-                .iter()
-                .map(|k| (self.number(k), reuse.timer_ns))
-                .collect(),
+            Some(timers) if timers.any_after(clock) => timers,
+            _ => {
+                let mut timers = Timers::default();
+                for k in fallback {
+                    timers.push(self.number(k), reuse.timer_ns);
+                }
+                timers
+            }
         };
-        for (group, timer) in ended {
+        for &(group, timer) in ended.iter() {
             if reuse.at_ns < timer {
                 self.change(group, reuse.at_ns, State::TimeWait, -1);
                 self.change(group, timer, State::TimeWait, 1);
@@ -318,8 +352,7 @@ impl<K: Ord + Clone> Grids<K> {
             return;
         }
         let clock = self.clock;
-        self.time_waits
-            .retain(|_, list| list.iter().any(|&(_, t)| t > clock));
+        self.time_waits.retain(|_, timers| timers.any_after(clock));
         self.sweep_at = (self.time_waits.len() * 2).max(SWEEP_MIN);
     }
 
@@ -487,6 +520,41 @@ mod tests {
             })
             .collect();
         assert_eq!(at_40, vec![0, 1]);
+    }
+
+    #[test]
+    fn a_reuse_ends_every_time_wait_of_a_simultaneous_close_in_every_group() {
+        // Both endpoints in TIME-WAIT, each counted in two groups: four timers, two of them
+        // beyond the room kept in place.
+        let mut g: Grids<u8> = Grids::new(0, 10);
+        g.advance(100);
+        for side in [0, 1] {
+            g.add_stays(1, &[2, side], &[stay(State::TimeWait, 10, Until::At(1000))]);
+        }
+        let reuse = Reuse {
+            previous: 1,
+            side: crate::track::Side::Client,
+            at_ns: 40,
+            timer_ns: 1000,
+        };
+        g.reused(reuse, &[0]);
+        g.advance(2000);
+        let last: Vec<(u8, i64)> = g
+            .groups()
+            .map(|(k, grid)| (*k, grid.running().last().unwrap().1.get(State::TimeWait)))
+            .collect();
+        assert_eq!(last, vec![(0, 0), (1, 0), (2, 0)]);
+        let at_40: Vec<i64> = g
+            .groups()
+            .map(|(_, grid)| {
+                grid.running()
+                    .find(|(k, _)| *k == 4)
+                    .unwrap()
+                    .1
+                    .get(State::TimeWait)
+            })
+            .collect();
+        assert_eq!(at_40, vec![0, 0, 0], "all left TIME-WAIT at the reuse");
     }
 
     #[test]
