@@ -16,6 +16,7 @@ use super::record::{
     ResetRecord, StateTimeline, TransitionRecord,
 };
 use super::zeek::{ZeekRecord, ZeekRowRecord};
+use crate::track::History;
 use std::io;
 use std::net::IpAddr;
 
@@ -53,9 +54,11 @@ impl Line<'_> {
         compact::push_name(s, self.out);
     }
 
-    /// A string made from the capture, escaped as serde_json escapes.
-    fn text(&mut self, s: &str) {
-        compact::push_string(s, self.out);
+    /// Zeek's history letters, which never need escaping (`History::push`).
+    fn history(&mut self, h: &History) {
+        self.out.push(b'"');
+        self.out.extend_from_slice(h.as_bytes());
+        self.out.push(b'"');
     }
 
     fn ip(&mut self, ip: IpAddr) {
@@ -189,7 +192,7 @@ impl ConnectionRecord {
             "roles_from" => line.name(self.roles_from),
             "finished_by" => line.name(self.finished_by),
             "conn_state" => line.name(self.conn_state),
-            "history" => line.text(&self.history),
+            "history" => line.history(&self.history),
             "zeek" => self.zeek.put(line),
             "handshake" => self.handshake.put(line),
             "client_sent" => self.client_sent.put(line),
@@ -238,7 +241,7 @@ impl ZeekRowRecord {
             "resp_pkts" => line.int(self.resp_pkts),
             "resp_ip_bytes" => line.int(self.resp_ip_bytes),
             "conn_state" => line.name(self.conn_state),
-            "history" => line.text(&self.history),
+            "history" => line.history(&self.history),
         );
     }
 }

@@ -7,7 +7,7 @@ use super::zeek::ZeekRecord;
 use crate::detect::Anomaly;
 use crate::track::connection::{Addr, Closer, Connection, Finish, RolesFrom};
 use crate::track::endpoint::{Announced, Control, Endpoint, Sent};
-use crate::track::{At, Outcome, Side, State, Timeline};
+use crate::track::{At, History, Outcome, Side, State, Timeline};
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -67,7 +67,7 @@ pub struct ConnectionRecord {
     /// Zeek's `conn_state` and `history` for this connection (its first row when
     /// `--zeek-timers` split it; see `zeek`).
     pub conn_state: &'static str,
-    pub history: String,
+    pub history: History,
     /// Zeek's conn.log row(s) for this connection.
     pub zeek: ZeekRecord,
     pub handshake: Handshake,

@@ -5,6 +5,7 @@
 use super::record::{ConnectionRecord, EndpointAddr};
 use crate::analyze::{RunReport, Sink};
 use crate::time::Rfc3339;
+use crate::track::History;
 use crate::track::zeek::ZeekRow;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -29,7 +30,7 @@ pub struct ZeekRowRecord {
     pub resp_pkts: u64,
     pub resp_ip_bytes: u64,
     pub conn_state: &'static str,
-    pub history: String,
+    pub history: History,
 }
 
 impl From<&ZeekRow> for ZeekRowRecord {
@@ -84,7 +85,7 @@ impl ZeekRecord {
             resp_pkts: 0,
             resp_ip_bytes: 0,
             conn_state: "OTH",
-            history: String::new(),
+            history: History::default(),
         });
         ZeekRecord {
             row,

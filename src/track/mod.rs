@@ -6,6 +6,7 @@
 
 pub mod connection;
 pub mod endpoint;
+pub mod history;
 pub mod observe;
 pub mod outcome;
 pub mod seq;
@@ -19,6 +20,7 @@ pub(crate) mod testing;
 mod tests;
 
 pub use connection::{Addr, Closer, Connection, Finish};
+pub use history::History;
 pub use outcome::Outcome;
 pub use seq::SeqNumber;
 pub use state::{At, State, Timeline, Transition};

@@ -19,6 +19,7 @@
 //! record, which then carries several rows.
 
 use super::connection::Addr;
+use super::history::History;
 use super::state::At;
 use crate::decode::Segment;
 use std::net::IpAddr;
@@ -157,7 +158,7 @@ pub struct ZeekRow {
     pub orig: Addr,
     pub resp: Addr,
     pub conn_state: &'static str,
-    pub history: String,
+    pub history: History,
     /// Sequence-space sizes (they include data acknowledged but never captured).
     pub orig_bytes: u64,
     pub resp_bytes: u64,
@@ -539,7 +540,7 @@ struct Session {
     resp: Addr,
     start_ns: i64,
     last_ns: i64,
-    history: String,
+    history: History,
     hist_seen: u32,
     /// `[originator, responder]`.
     ends: [Endpoint; 2],
@@ -578,7 +579,7 @@ impl Session {
             resp,
             start_ns: t,
             last_ns: t,
-            history: if flip { "^".into() } else { String::new() },
+            history: if flip { "^".into() } else { History::default() },
             hist_seen: 0,
             ends: [Endpoint::new(), Endpoint::new()],
             is_partial: false,
@@ -800,7 +801,7 @@ impl Session {
             let i = if is_orig { ORIG } else { RESP };
             let letter = if is_orig { b'C' } else { b'c' };
             if self.end_mut(i).checksum_errors.hit() {
-                self.history.push(char::from(letter));
+                self.history.push(letter);
             }
             return;
         }
@@ -831,18 +832,15 @@ impl Session {
     /// first packet had been flipped when it arrived.
     fn flip_rewriting_history(&mut self) {
         self.swap_roles();
-        let swapped: String = self
-            .history
-            .chars()
-            .map(|c| {
-                if c.is_ascii_uppercase() {
-                    c.to_ascii_lowercase()
-                } else {
-                    c.to_ascii_uppercase()
-                }
-            })
-            .collect();
-        self.history = format!("^{swapped}");
+        let mut swapped = History::from("^");
+        for &c in self.history.as_bytes() {
+            swapped.push(if c.is_ascii_uppercase() {
+                c.to_ascii_lowercase()
+            } else {
+                c.to_ascii_uppercase()
+            });
+        }
+        self.history = swapped;
         self.hist_seen = self.hist_seen.rotate_left(16);
         self.first_packet_seen =
             ((self.first_packet_seen & 1) << 1) | ((self.first_packet_seen >> 1) & 1);
@@ -993,7 +991,7 @@ impl Session {
         } else {
             letter.to_ascii_lowercase()
         };
-        self.history.push(char::from(c));
+        self.history.push(c);
     }
 
     /// `Connection::CheckHistory`: writes the letter the first time; true if seen before.
@@ -1168,7 +1166,7 @@ impl Session {
                     // The SYN and its SYN-ACK were captured in reverse order: flip.
                     self.is_partial = false;
                     self.swap_roles();
-                    self.history.push('^');
+                    self.history.push(b'^');
                     std::mem::swap(&mut i, &mut p);
                     out.flipped = true;
                     self.set_state(p, Established);
