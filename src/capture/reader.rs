@@ -123,6 +123,19 @@ struct PcapFile {
     header_seen: bool,
 }
 
+impl PcapFile {
+    /// A record's time from its header's seconds and fraction (micro- or nanoseconds).
+    fn time_ns(&self, seconds: u32, fraction: u32) -> i64 {
+        let fraction_ns = if self.nanosecond {
+            i64::from(fraction)
+        } else {
+            i64::from(fraction) * 1_000
+        };
+        // At most 4.3e18 + 4.3e12: fits in an i64.
+        i64::from(seconds) * 1_000_000_000 + fraction_ns
+    }
+}
+
 /// A frame found in the parser's buffer, described by position so that it does not borrow the
 /// parser (see [`CaptureReader::advance`]).
 struct Found {
@@ -316,8 +329,30 @@ impl CaptureReader {
                     at_end: self.parser.reader_exhausted(),
                 })
             }
-            Claim::NotYet | Claim::Len { .. } => None,
+            Claim::Len { len, .. } => self.whole_pcap_record(data, len),
+            Claim::NotYet => None,
         }
+    }
+
+    /// A pcap record that lies whole in the buffer is read here: the four fields of its header
+    /// are all pcap-parser would read of it, and this saves a parse and a dynamic call per
+    /// frame. `None` for pcapng, and for a record not yet whole (the parser asks for more).
+    fn whole_pcap_record(&self, data: &[u8], len: u64) -> Option<Step> {
+        let Layout::Pcap(file) = &self.layout else {
+            return None;
+        };
+        let record = data.get(..usize::try_from(len).ok()?)?;
+        let field = |at| pcapng::read_u32(record, at, file.big_endian);
+        let (ts_sec, fraction, caplen, orig_len) = (field(0)?, field(4)?, field(8)?, field(12)?);
+        let start = usize::try_from(file.record_header_len).ok()?;
+        Some(Step::Frame(Found {
+            start,
+            len: usize::try_from(caplen).ok()?,
+            record_len: record.len(),
+            orig_len,
+            ts_ns: file.time_ns(ts_sec, fraction),
+            link_type: file.link_type,
+        }))
     }
 
     /// Runs the parser once and turns what it returns into a [`Step`].
@@ -617,23 +652,14 @@ fn pcap_step(file: &mut PcapFile, block: PcapBlockOwned<'_>, len: usize, base: u
             file.header_seen = true;
             Step::Skip(len)
         }
-        PcapBlockOwned::Legacy(record) => {
-            let fraction_ns = if file.nanosecond {
-                i64::from(record.ts_usec)
-            } else {
-                i64::from(record.ts_usec) * 1_000
-            };
-            // At most 4.3e18 + 4.3e12: fits in an i64.
-            let ts_ns = i64::from(record.ts_sec) * 1_000_000_000 + fraction_ns;
-            frame_step(
-                base,
-                record.data,
-                len,
-                record.origlen,
-                ts_ns,
-                file.link_type,
-            )
-        }
+        PcapBlockOwned::Legacy(record) => frame_step(
+            base,
+            record.data,
+            len,
+            record.origlen,
+            file.time_ns(record.ts_sec, record.ts_usec),
+            file.link_type,
+        ),
         PcapBlockOwned::NG(_) => {
             Step::Corrupt("internal error: pcapng block in a pcap file".to_owned())
         }
