@@ -155,6 +155,16 @@ pub struct Previous {
 
 impl Connection {
     /// A connection whose first captured segment is `seg`, sent by `src`.
+    /// Takes over what `old` (finished, about to be overwritten) had allocated, so that this
+    /// connection needs no allocation of its own for it: its timelines' room and its Zeek
+    /// view's box.
+    pub(super) fn take_room(&mut self, old: &mut Connection) {
+        for (end, old_end) in self.ends.iter_mut().zip(old.ends.iter_mut()) {
+            end.timeline.take_room(&mut old_end.timeline);
+        }
+        self.zeek.take_room(&mut old.zeek);
+    }
+
     pub fn new(id: u64, seg: &Segment<'_>, src: Addr, dst: Addr, at: At, config: &Config) -> Self {
         let f = seg.flags;
         let (client, server, roles_from, initial) = if f.syn() && !f.ack() {

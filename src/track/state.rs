@@ -167,6 +167,15 @@ impl Timeline {
         self.transitions.last().map(|t| t.at)
     }
 
+    /// Takes over `old`'s room for transitions, emptied, when it has none of its own: the
+    /// timeline of a connection made in a recycled one's place needs no allocation.
+    pub(super) fn take_room(&mut self, old: &mut Timeline) {
+        if self.transitions.capacity() == 0 {
+            self.transitions = std::mem::take(&mut old.transitions);
+            self.transitions.clear();
+        }
+    }
+
     /// Corrects the assumed initial state while nothing has happened yet (a side taken for a
     /// listener that turns out to open actively); returns whether it could.
     pub(super) fn reassume_initial(&mut self, initial: State) -> bool {

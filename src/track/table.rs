@@ -235,9 +235,10 @@ impl FlowTable {
             // look up in Wireshark.
             let id = at.packet.unwrap_or_default();
             self.stats.connections += 1;
-            let fresh = Connection::new(id, seg, src, dst, at, &self.config);
+            let mut fresh = Connection::new(id, seg, src, dst, at, &self.config);
             let mut conn = match self.spare.pop() {
                 Some(mut spare) => {
+                    fresh.take_room(&mut spare);
                     *spare = fresh;
                     spare
                 }

@@ -183,6 +183,8 @@ pub struct ZeekView {
     done: Vec<ZeekRow>,
     /// Boxed: most of a connection's size otherwise, and allocated once per row.
     current: Option<Box<Session>>,
+    /// A finished connection's box, for the first row (see [`ZeekView::take_room`]).
+    spare: Option<Box<Session>>,
 }
 
 impl ZeekView {
@@ -191,12 +193,20 @@ impl ZeekView {
             config,
             done: Vec::new(),
             current: None,
+            spare: None,
         }
     }
 
     /// The current row's history so far.
     pub fn as_str(&self) -> &str {
         self.current.as_ref().map_or("", |s| s.history.as_str())
+    }
+
+    /// Keeps `old`'s box (its connection is finished) for this view's first row.
+    pub(super) fn take_room(&mut self, old: &mut ZeekView) {
+        if self.spare.is_none() {
+            self.spare = old.current.take().or_else(|| old.spare.take());
+        }
     }
 
     /// One segment with a good (or unchecked) checksum.
@@ -230,9 +240,16 @@ impl ZeekView {
             }
         }
         let ports = self.config.server_ports;
-        let session = self
-            .current
-            .get_or_insert_with(|| Box::new(Session::new(seg, t, ports)));
+        let session = self.current.get_or_insert_with(|| {
+            let fresh = Session::new(seg, t, ports);
+            match self.spare.take() {
+                Some(mut room) => {
+                    *room = fresh;
+                    room
+                }
+                None => Box::new(fresh),
+            }
+        });
         session.on_packet(seg, t, checksum_ok);
     }
 }
