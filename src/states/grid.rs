@@ -471,6 +471,16 @@ mod tests {
         assert_eq!((last.0, last.1.get(State::TimeWait)), (15, 1));
     }
 
+    /// Connection 1's 4-tuple taken again by its client's SYN at 40.
+    fn reuse_of_1(timer_ns: i64) -> Reuse {
+        Reuse {
+            previous: 1,
+            side: crate::track::Side::Client,
+            at_ns: 40,
+            timer_ns,
+        }
+    }
+
     #[test]
     fn a_reused_time_wait_ends_at_the_new_syn() {
         // Connection 1 closed simultaneously: both ends in TIME-WAIT, in two groups.
@@ -478,13 +488,7 @@ mod tests {
         g.advance(100);
         g.add_stays(1, &[0], &[stay(State::TimeWait, 10, Until::At(1000))]);
         g.add_stays(1, &[1], &[stay(State::TimeWait, 10, Until::At(1000))]);
-        let reuse = Reuse {
-            previous: 1,
-            side: crate::track::Side::Client,
-            at_ns: 40,
-            timer_ns: 1000,
-        };
-        g.reused(reuse, &[0]);
+        g.reused(reuse_of_1(1000), &[0]);
         g.advance(2000);
         for (_, grid) in g.groups() {
             let counts: Vec<(i64, i64)> = grid
@@ -501,13 +505,7 @@ mod tests {
         late.add_stays(1, &[1], &[stay(State::TimeWait, 10, Until::At(500))]);
         late.advance(600);
         late.time_waits.clear();
-        late.reused(
-            Reuse {
-                timer_ns: 500,
-                ..reuse
-            },
-            &[0],
-        );
+        late.reused(reuse_of_1(500), &[0]);
         let at_40: Vec<i64> = late
             .groups()
             .map(|(_, grid)| {
@@ -531,13 +529,7 @@ mod tests {
         for side in [0, 1] {
             g.add_stays(1, &[2, side], &[stay(State::TimeWait, 10, Until::At(1000))]);
         }
-        let reuse = Reuse {
-            previous: 1,
-            side: crate::track::Side::Client,
-            at_ns: 40,
-            timer_ns: 1000,
-        };
-        g.reused(reuse, &[0]);
+        g.reused(reuse_of_1(1000), &[0]);
         g.advance(2000);
         let last: Vec<(u8, i64)> = g
             .groups()
