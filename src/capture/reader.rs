@@ -318,7 +318,8 @@ impl CaptureReader {
 
     /// Checks the length the next record claims before pcap-parser sees it: a damaged length
     /// would have it buffer gigabytes, or (for some pcapng block types shorter than 12 bytes)
-    /// underflow. `None` when the parser may go ahead.
+    /// underflow. A sound pcap record already whole in the buffer is read here and then.
+    /// `None` when the parser may go ahead.
     fn precheck(&self) -> Option<Step> {
         let data = self.parser.data();
         match self.claim(data) {

@@ -154,7 +154,6 @@ pub struct Previous {
 }
 
 impl Connection {
-    /// A connection whose first captured segment is `seg`, sent by `src`.
     /// Takes over what `old` (finished, about to be overwritten) had allocated, so that this
     /// connection needs no allocation of its own for it: its timelines' room and its Zeek
     /// view's box.
@@ -165,6 +164,7 @@ impl Connection {
         self.zeek.take_room(&mut old.zeek);
     }
 
+    /// A connection whose first captured segment is `seg`, sent by `src`.
     pub fn new(id: u64, seg: &Segment<'_>, src: Addr, dst: Addr, at: At, config: &Config) -> Self {
         let f = seg.flags;
         let (client, server, roles_from, initial) = if f.syn() && !f.ack() {
