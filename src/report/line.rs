@@ -16,6 +16,7 @@ use super::record::{
     ResetRecord, StateTimeline, TransitionRecord,
 };
 use super::zeek::{ZeekRecord, ZeekRowRecord};
+use crate::detect::Anomaly;
 use crate::track::History;
 use std::io;
 use std::net::IpAddr;
@@ -203,12 +204,42 @@ impl ConnectionRecord {
                 "server" => self.states.server.put(line),
             ),
             "previous_incarnation" => line.opt_int(self.previous_incarnation),
-            // Anomalies are few (most records have none or one) and of many shapes: serde's.
-            "anomalies" => compact::to_vec(&self.anomalies, line.out)?,
+            "anomalies" => put_anomalies(line, &self.anomalies)?,
         );
         line.raw(b"}");
         Ok(())
     }
+}
+
+/// `[` the anomalies `]`: the fields every anomaly has are written here, and its details,
+/// which have a shape per kind (seventeen of them), through serde.
+fn put_anomalies(line: &mut Line, anomalies: &[Anomaly]) -> io::Result<()> {
+    line.raw(b"[");
+    for (i, a) in anomalies.iter().enumerate() {
+        if i > 0 {
+            line.raw(b",");
+        }
+        line.raw(b"{");
+        fields!(line;
+            "kind" => line.name(a.kind.name()),
+            "severity" => line.name(a.severity.name()),
+        );
+        if let Some(side) = a.side {
+            line.raw(b",");
+            fields!(line; "side" => line.name(side));
+        }
+        // `time_ns` and `time` are one instant (`Anomaly::new`), written from one split.
+        line.raw(b",\"time_ns\":");
+        a.time.push_ns_and_quoted(b",\"time\":", line.out);
+        line.raw(b",");
+        fields!(line;
+            "packets" => array(line, &a.packets, |line, &p| line.int(p)),
+            "details" => compact::to_vec(&a.details, line.out)?,
+        );
+        line.raw(b"}");
+    }
+    line.raw(b"]");
+    Ok(())
 }
 
 impl ZeekRecord {
