@@ -40,9 +40,14 @@ impl Line<'_> {
         self.out.extend_from_slice(bytes);
     }
 
-    fn int(&mut self, n: impl itoa::Integer) {
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    fn int<N: itoa::Integer + TryInto<u8>>(&mut self, n: N) {
+        // Most counters of a record are 0 or a few: one digit, pushed without a copy call.
+        match n.try_into() {
+            Ok(digit @ 0..=9) => self.out.push(b'0' + digit),
+            _ => self
+                .out
+                .extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        }
     }
 
     fn bool(&mut self, b: bool) {
@@ -87,7 +92,7 @@ impl Line<'_> {
         }
     }
 
-    fn opt_int(&mut self, n: Option<impl itoa::Integer>) {
+    fn opt_int<N: itoa::Integer + TryInto<u8>>(&mut self, n: Option<N>) {
         self.opt(n, Line::int);
     }
 
