@@ -15,10 +15,14 @@ use std::net::IpAddr;
 
 const BUCKET_NS: i64 = 100_000_000;
 
+/// Told every finished connection on the reading thread: a fast hash, not the default
+/// SipHash (no result depends on the maps' order: episodes are ordered by server and time).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 pub struct FloodDetector {
-    syns: HashMap<(Addr, i64), u64>,
-    failed: HashMap<Addr, Vec<(At, IpAddr)>>,
+    syns: Map<(Addr, i64), u64>,
+    failed: Map<Addr, Vec<(At, IpAddr)>>,
 }
 
 impl FloodDetector {
