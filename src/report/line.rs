@@ -17,7 +17,7 @@ use super::record::{
 };
 use super::zeek::{ZeekRecord, ZeekRowRecord};
 use crate::detect::Anomaly;
-use crate::track::History;
+use crate::track::{History, State};
 use std::io;
 use std::net::IpAddr;
 
@@ -60,6 +60,16 @@ impl Line<'_> {
         compact::push_name(s, self.out);
     }
 
+    /// A state's name in quotes: a copy of constant length, then the length set back (the
+    /// dozens of state names in a record would otherwise be a call to `memcpy` each).
+    fn state(&mut self, s: State) {
+        if let Some((quoted, len)) = QUOTED_STATES.get(s as usize) {
+            let keep = self.out.len() + len;
+            self.out.extend_from_slice(quoted);
+            self.out.truncate(keep);
+        }
+    }
+
     /// Zeek's history letters, which never need escaping (`History::push`).
     fn history(&mut self, h: &History) {
         self.out.push(b'"');
@@ -100,6 +110,31 @@ impl Line<'_> {
         self.opt(m, |line, m| m.put(line));
     }
 }
+
+/// Room for the longest state name (`"SYN-RECEIVED"`) in quotes.
+const QUOTED_STATE_ROOM: usize = 16;
+
+/// Each state's name in quotes, at the start of a constant-length array, and its length.
+// Built at compile time, where an index out of bounds stops the build: it cannot panic.
+#[allow(clippy::indexing_slicing)]
+const QUOTED_STATES: [([u8; QUOTED_STATE_ROOM], usize); State::ALL.len()] = {
+    let mut table = [([0u8; QUOTED_STATE_ROOM], 0); State::ALL.len()];
+    let mut i = 0;
+    while i < State::ALL.len() {
+        let name = State::ALL[i].name().as_bytes();
+        let (quoted, len) = &mut table[State::ALL[i] as usize];
+        quoted[0] = b'"';
+        let mut j = 0;
+        while j < name.len() {
+            quoted[j + 1] = name[j];
+            j += 1;
+        }
+        quoted[name.len() + 1] = b'"';
+        *len = name.len() + 2;
+        i += 1;
+    }
+    table
+};
 
 /// Writes `"name":value` pairs, separated by commas: each name with its quotes, colon and
 /// comma is one constant, each value what its expression writes.
@@ -360,8 +395,8 @@ impl ResetRecord {
         object!(line;
             "sender" => line.name(self.sender),
             "at" => self.at.put(line),
-            "sender_state" => line.name(self.sender_state.name()),
-            "receiver_state" => line.name(self.receiver_state.name()),
+            "sender_state" => line.state(self.sender_state),
+            "receiver_state" => line.state(self.receiver_state),
             "sender_unacked_bytes" => line.int(self.sender_unacked_bytes),
             "receiver_unacked_bytes" => line.int(self.receiver_unacked_bytes),
         );
@@ -371,8 +406,8 @@ impl ResetRecord {
 impl StateTimeline {
     fn put(&self, line: &mut Line) {
         object!(line;
-            "initial" => line.name(self.initial.name()),
-            "final" => line.name(self.final_state.name()),
+            "initial" => line.state(self.initial),
+            "final" => line.state(self.final_state),
             "transitions" => array(line, &self.transitions, |line, t| t.put(line)),
         );
     }
@@ -384,8 +419,8 @@ impl TransitionRecord {
     fn put(&self, line: &mut Line) {
         line.raw(b"{");
         fields!(line;
-            "from" => line.name(self.from.name()),
-            "to" => line.name(self.to.name()),
+            "from" => line.state(self.from),
+            "to" => line.state(self.to),
         );
         line.raw(b",");
         self.at.put_fields(line);
@@ -459,6 +494,16 @@ mod tests {
             }
         }
         captures
+    }
+
+    #[test]
+    fn every_state_is_written_as_serde_writes_it() {
+        for state in State::ALL {
+            let mut out = b"[".to_vec();
+            Line { out: &mut out }.state(state);
+            out.push(b']');
+            assert_eq!(out, serde_json::to_vec(&[state]).unwrap(), "{state}");
+        }
     }
 
     #[test]
