@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod decode;
 pub mod detect;
+pub mod inline;
 pub mod picture;
 pub mod report;
 pub mod states;

@@ -344,11 +344,12 @@ impl CaptureReader {
         };
         let record = data.get(..usize::try_from(len).ok()?)?;
         let field = |at| pcapng::read_u32(record, at, file.big_endian);
-        let (ts_sec, fraction, caplen, orig_len) = (field(0)?, field(4)?, field(8)?, field(12)?);
+        // The captured length is in `len` already (`claim` read it): header + captured bytes.
+        let (ts_sec, fraction, orig_len) = (field(0)?, field(4)?, field(12)?);
         let start = usize::try_from(file.record_header_len).ok()?;
         Some(Step::Frame(Found {
             start,
-            len: usize::try_from(caplen).ok()?,
+            len: record.len().checked_sub(start)?,
             record_len: record.len(),
             orig_len,
             ts_ns: file.time_ns(ts_sec, fraction),

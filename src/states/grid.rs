@@ -5,6 +5,7 @@
 //! connections.
 
 use super::presence::{Reuse, Stay, Until};
+use crate::inline::InlineVec;
 use crate::track::State;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -164,32 +165,11 @@ type Change = (i64, State, i64);
 /// One connection's TIME-WAIT timers, by group: two fit in place (one endpoint counted in
 /// all hosts and in its own), so that nearly every connection's take no allocation; more (a
 /// simultaneous close) spill over.
-#[derive(Debug, Clone, Default)]
-struct Timers {
-    first: [(usize, i64); 2],
-    len: usize,
-    more: Vec<(usize, i64)>,
-}
+type Timers = InlineVec<(usize, i64), 2>;
 
-impl Timers {
-    fn push(&mut self, group: usize, t: i64) {
-        match self.first.get_mut(self.len) {
-            Some(slot) => {
-                *slot = (group, t);
-                self.len += 1;
-            }
-            None => self.more.push((group, t)),
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &(usize, i64)> {
-        self.first.iter().take(self.len).chain(&self.more)
-    }
-
-    /// Whether a timer is still ahead of `clock`.
-    fn any_after(&self, clock: i64) -> bool {
-        self.iter().any(|&(_, t)| t > clock)
-    }
+/// Whether a timer is still ahead of `clock`.
+fn any_after(timers: &Timers, clock: i64) -> bool {
+    timers.as_slice().iter().any(|&(_, t)| t > clock)
 }
 
 impl<K: Ord + Clone> Grids<K> {
@@ -303,7 +283,7 @@ impl<K: Ord + Clone> Grids<K> {
             for &(t, state, delta) in &later {
                 self.wait(group, t, state, delta);
                 if state == State::TimeWait && delta < 0 {
-                    self.time_waits.entry(id).or_default().push(group, t);
+                    self.time_waits.entry(id).or_default().push((group, t));
                 }
             }
         }
@@ -318,16 +298,16 @@ impl<K: Ord + Clone> Grids<K> {
     pub fn reused(&mut self, reuse: Reuse, fallback: &[K]) {
         let clock = self.clock;
         let ended = match self.time_waits.remove(&reuse.previous) {
-            Some(timers) if timers.any_after(clock) => timers,
+            Some(timers) if any_after(&timers, clock) => timers,
             _ => {
                 let mut timers = Timers::default();
                 for k in fallback {
-                    timers.push(self.number(k), reuse.timer_ns);
+                    timers.push((self.number(k), reuse.timer_ns));
                 }
                 timers
             }
         };
-        for &(group, timer) in ended.iter() {
+        for &(group, timer) in ended.as_slice() {
             if reuse.at_ns < timer {
                 self.change(group, reuse.at_ns, State::TimeWait, -1);
                 self.change(group, timer, State::TimeWait, 1);
@@ -352,7 +332,7 @@ impl<K: Ord + Clone> Grids<K> {
             return;
         }
         let clock = self.clock;
-        self.time_waits.retain(|_, timers| timers.any_after(clock));
+        self.time_waits.retain(|_, timers| any_after(timers, clock));
         self.sweep_at = (self.time_waits.len() * 2).max(SWEEP_MIN);
     }
 

@@ -7,6 +7,7 @@
 //! [`INLINE`] letters (a `String`'s own size) live in place and are copied with the value; a
 //! longer history spills to the heap.
 
+use crate::inline::InlineVec;
 use serde::{Serialize, Serializer};
 use std::fmt;
 use std::ops::Deref;
@@ -15,23 +16,8 @@ use std::ops::Deref;
 const INLINE: usize = 23;
 
 /// Letters, copied in place while they fit in [`INLINE`] bytes.
-#[derive(Clone)]
-pub struct History(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Vec<u8>),
-}
-
-impl Default for History {
-    fn default() -> Self {
-        History(Repr::Inline {
-            len: 0,
-            bytes: [0; INLINE],
-        })
-    }
-}
+#[derive(Clone, Default)]
+pub struct History(InlineVec<u8, INLINE>);
 
 impl History {
     /// Appends a letter. Zeek's letters are ASCII and printable; anything else is kept as `?`,
@@ -42,29 +28,12 @@ impl History {
         } else {
             b'?'
         };
-        match &mut self.0 {
-            Repr::Inline { len, bytes } => match bytes.get_mut(usize::from(*len)) {
-                Some(room) => {
-                    *room = letter;
-                    *len += 1;
-                }
-                None => {
-                    let mut spilled = Vec::with_capacity(2 * INLINE);
-                    spilled.extend_from_slice(bytes);
-                    spilled.push(letter);
-                    self.0 = Repr::Heap(spilled);
-                }
-            },
-            Repr::Heap(v) => v.push(letter),
-        }
+        self.0.push(letter);
     }
 
     /// The letters, printable ASCII other than `"` and `\\` (see [`History::push`]).
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            Repr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
-            Repr::Heap(v) => v,
-        }
+        self.0.as_slice()
     }
 
     pub fn as_str(&self) -> &str {
@@ -135,7 +104,7 @@ mod tests {
             h.push(letter);
             expected.push(char::from(letter));
             assert_eq!(h.as_str(), expected);
-            assert_eq!(matches!(h.0, Repr::Inline { .. }), i < INLINE);
+            assert_eq!(h.0.is_inline(), i < INLINE);
             assert_eq!(h.clone(), History::from(expected.as_str()));
         }
     }

@@ -26,6 +26,21 @@ pub use seq::SeqNumber;
 pub use state::{At, State, Timeline, Transition};
 pub use table::FlowTable;
 
+/// `value` in a box: `room`, a finished one's box, when there is one (a connection and its
+/// Zeek session are too big for the allocator's per-thread cache, and one is made for every
+/// connection). Always inlined: otherwise `value` is built apart and copied in by a call to
+/// `memcpy` (measured: 0.3 % of the instructions).
+#[inline(always)]
+fn boxed_in<T>(value: T, room: Option<Box<T>>) -> Box<T> {
+    match room {
+        Some(mut room) => {
+            *room = value;
+            room
+        }
+        None => Box::new(value),
+    }
+}
+
 /// One side of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Side {

@@ -11,7 +11,7 @@
 
 use super::connection::{Addr, Connection, Finish, Previous, RolesFrom};
 use super::state::{At, State};
-use super::{Config, Side};
+use super::{Config, Side, boxed_in};
 use crate::decode::Segment;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -236,14 +236,11 @@ impl FlowTable {
             let id = at.packet.unwrap_or_default();
             self.stats.connections += 1;
             let mut fresh = Connection::new(id, seg, src, dst, at, &self.config);
-            let mut conn = match self.spare.pop() {
-                Some(mut spare) => {
-                    fresh.take_room(&mut spare);
-                    *spare = fresh;
-                    spare
-                }
-                None => Box::new(fresh),
-            };
+            let mut room = self.spare.pop();
+            if let Some(old) = &mut room {
+                fresh.take_room(old);
+            }
+            let mut conn = boxed_in(fresh, room);
             conn.previous = previous;
             conn
         });

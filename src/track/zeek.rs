@@ -18,6 +18,7 @@
 //! reuses a closed 4-tuple; with [`ZeekConfig::timers`] the observer does the same inside the
 //! record, which then carries several rows.
 
+use super::boxed_in;
 use super::connection::Addr;
 use super::history::History;
 use super::state::At;
@@ -240,16 +241,9 @@ impl ZeekView {
             }
         }
         let ports = self.config.server_ports;
-        let session = self.current.get_or_insert_with(|| {
-            let fresh = Session::new(seg, t, ports);
-            match self.spare.take() {
-                Some(mut room) => {
-                    *room = fresh;
-                    room
-                }
-                None => Box::new(fresh),
-            }
-        });
+        let session = self
+            .current
+            .get_or_insert_with(|| boxed_in(Session::new(seg, t, ports), self.spare.take()));
         session.on_packet(seg, t, checksum_ok);
     }
 }
