@@ -16,3 +16,8 @@ pub mod report;
 pub mod states;
 pub mod time;
 pub mod track;
+
+/// The hash map of every per-connection table: foldhash is several times faster than SipHash
+/// on addresses and ids and still seeded per process, so a capture cannot be crafted to
+/// collide. No output depends on a map's order (records are ordered by id, episodes by time).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

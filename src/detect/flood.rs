@@ -8,21 +8,18 @@
 //! the ratio is exact to within one bucket at each edge.
 
 use super::{Anomaly, Details, DetectConfig, Kind};
+use crate::FastMap;
 use crate::time::Rfc3339;
 use crate::track::{Addr, At};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 const BUCKET_NS: i64 = 100_000_000;
 
-/// Told every finished connection on the reading thread: a fast hash, not the default
-/// SipHash (no result depends on the maps' order: episodes are ordered by server and time).
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
 #[derive(Debug, Default)]
 pub struct FloodDetector {
-    syns: Map<(Addr, i64), u64>,
-    failed: Map<Addr, Vec<(At, IpAddr)>>,
+    syns: FastMap<(Addr, i64), u64>,
+    failed: FastMap<Addr, Vec<(At, IpAddr)>>,
 }
 
 impl FloodDetector {

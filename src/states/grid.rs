@@ -5,6 +5,7 @@
 //! connections.
 
 use super::presence::{Reuse, Stay, Until};
+use crate::FastMap;
 use crate::inline::InlineVec;
 use crate::track::State;
 use std::collections::btree_map::Entry;
@@ -151,7 +152,7 @@ pub struct Grids<K: Ord> {
     /// Changes not yet due, by time: they lie after every packet read so far.
     pending: BTreeMap<(i64, usize, State), i64>,
     /// By connection id: the groups of its endpoints in TIME-WAIT until a timer still ahead.
-    time_waits: HashMap<u64, Timers, foldhash::fast::RandomState>,
+    time_waits: FastMap<u64, Timers>,
     /// Past timers are swept out of `time_waits` when it grows beyond this.
     sweep_at: usize,
     /// One endpoint's changes: those due (by grid index, netted before they touch the grid)

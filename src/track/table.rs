@@ -12,16 +12,12 @@
 use super::connection::{Addr, Connection, Finish, Previous, RolesFrom};
 use super::state::{At, State};
 use super::{Config, Side, boxed_in};
+use crate::FastMap;
 use crate::decode::Segment;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
-
-/// The flow table's maps: foldhash is several times faster than SipHash on 4-tuples and still
-/// seeded per process, so a capture cannot be crafted to collide (output order never depends
-/// on it: records are ordered by id).
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A 4-tuple with its two ends in a fixed order, so both directions find the same entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -129,15 +125,15 @@ type Timers<T> = BinaryHeap<Reverse<T>>;
 pub struct FlowTable {
     config: Config,
     /// Boxed: a connection is a few hundred bytes, and the table moves its values as it grows.
-    flows: Map<FlowKey, Box<Connection>>,
+    flows: FastMap<FlowKey, Box<Connection>>,
     /// (time, id, key) for each connection in `flows`, at or before its deadline (see `arm`);
     /// one that comes up before the deadline is put back. Entries of connections finished
     /// otherwise (evicted, superseded), or replaced by an earlier entry, are skipped when they
     /// come up.
     timers: Timers<(i64, u64, FlowKey)>,
     /// Incarnations abandoned while still open, kept for their last packets.
-    superseded: Map<FlowKey, Box<Connection>>,
-    tombstones: Map<FlowKey, Tombstone>,
+    superseded: FastMap<FlowKey, Box<Connection>>,
+    tombstones: FastMap<FlowKey, Tombstone>,
     /// (expiry, key) for each tombstone; those removed early are skipped when they come up.
     graves: Timers<(i64, FlowKey)>,
     late_resets: Vec<LateReset>,
@@ -155,10 +151,10 @@ impl FlowTable {
     pub fn new(config: Config) -> Self {
         FlowTable {
             config,
-            flows: Map::default(),
+            flows: FastMap::default(),
             timers: Timers::new(),
-            superseded: Map::default(),
-            tombstones: Map::default(),
+            superseded: FastMap::default(),
+            tombstones: FastMap::default(),
             graves: Timers::new(),
             late_resets: Vec::new(),
             now_ns: i64::MIN,
@@ -562,7 +558,7 @@ fn rearm(
 /// may have finished otherwise, the 4-tuple begun a new incarnation, or an earlier entry have
 /// replaced this one).
 fn timer_owner<'a>(
-    flows: &'a mut Map<FlowKey, Box<Connection>>,
+    flows: &'a mut FastMap<FlowKey, Box<Connection>>,
     at: i64,
     id: u64,
     key: &FlowKey,
@@ -574,7 +570,7 @@ fn timer_owner<'a>(
 }
 
 /// Whether a grave entry is for the tombstone the 4-tuple has now (not one a reuse took).
-fn grave_is_current(tombstones: &Map<FlowKey, Tombstone>, expires: i64, key: &FlowKey) -> bool {
+fn grave_is_current(tombstones: &FastMap<FlowKey, Tombstone>, expires: i64, key: &FlowKey) -> bool {
     tombstones.get(key).is_some_and(|t| t.expires_ns == expires)
 }
 
