@@ -3,7 +3,9 @@
 //! against the promise in docs/bad-input.md (under 512 MB), and every packet accounted for.
 //!
 //! - 2,000,000 bare SYNs from distinct sources to one server within 4 s, then after six
-//!   minutes of quiet one more: every connection the full table holds times out at once;
+//!   minutes of quiet one more: every connection the full table holds times out at once
+//!   (analysed for the text summary, JSON lines, and the JSON document, whose records are
+//!   sorted through temporary files);
 //! - one connection of 1,000,000 out-of-order, overlapping data segments (sequence numbers
 //!   that cross the 2^32 wrap), each claiming 1448 payload octets of which only the headers
 //!   were captured.
@@ -221,6 +223,8 @@ fn two_million_syns_from_distinct_sources_stay_within_memory_and_are_all_reporte
 
     assert_within_memory(&text, "text output");
     assert_within_memory(&lines, "jsonl output");
+    let document = run(&["analyze", "--format", "json", &path]);
+    assert_within_memory(&document, "json output");
 }
 
 /// A handshake, then `SEGMENTS` data segments of 1448 octets (only their headers captured) at

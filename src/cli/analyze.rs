@@ -18,7 +18,8 @@ pub struct AnalyzeArgs {
     pub captures: Vec<String>,
 
     /// Output format: `text` (a summary for people), `json` (one document, connections sorted
-    /// by first packet), `jsonl` (one connection per line as each finishes, summary last).
+    /// by first packet; a large one is sorted through temporary files in `TMPDIR`), `jsonl`
+    /// (one connection per line as each finishes, summary last).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 

@@ -1,52 +1,98 @@
-//! JSON sinks: one document (records held until the end and sorted by first packet, then id)
-//! or JSON lines (each record as it is finalised, the summary last).
+//! JSON sinks: one document (records sorted by first packet, then id, at the end) or JSON
+//! lines (each record as it is finalised, the summary last).
 
 use super::SCHEMA_VERSION;
 use super::record::ConnectionRecord;
+use super::sorted::{self, SortedRecords};
 use super::summary::Summary;
 use crate::analyze::{InputStats, RunReport, Sink};
 use serde::Serialize;
 use std::io::{self, IoSlice, Write};
 
-/// `--format json`: `{"schema_version", "inputs", "connections", "summary"}`.
+/// `--format json`: `{"schema_version", "inputs", "connections", "summary"}`, as serde_json
+/// writes it pretty. Each record is encoded as it comes and kept in [`SortedRecords`] (in
+/// memory up to a limit, in sorted temporary files beyond it), so that memory stays bounded
+/// while the document still lists connections by first packet, then id.
 pub struct JsonDocument<W: Write> {
     out: W,
-    connections: Vec<ConnectionRecord>,
+    connections: SortedRecords,
+    scratch: Vec<u8>,
 }
 
 impl<W: Write> JsonDocument<W> {
     pub fn new(out: W) -> Self {
+        Self::with_limit(out, sorted::DEFAULT_LIMIT)
+    }
+
+    /// Holds at most about `limit` bytes of encoded records in memory.
+    pub fn with_limit(out: W, limit: usize) -> Self {
         JsonDocument {
             out,
-            connections: Vec::new(),
+            connections: SortedRecords::new(limit),
+            scratch: Vec::new(),
         }
     }
 }
 
-#[derive(Serialize)]
-struct Document<'a> {
-    schema_version: u32,
-    inputs: &'a [InputStats],
-    connections: &'a [ConnectionRecord],
-    summary: &'a Summary,
+/// Where the document's members stand: the pretty printer's indent at their depth.
+const MEMBER_INDENT: &[u8] = b"\n  ";
+/// Where the elements of `connections` stand.
+const ELEMENT_INDENT: &[u8] = b"\n    ";
+
+/// Appends `value` as serde_json writes it pretty at the depth whose line breaks are `indent`.
+fn put_pretty(
+    value: &impl Serialize,
+    indent: &[u8],
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    scratch.clear();
+    serde_json::to_writer_pretty(&mut *scratch, value)?;
+    // A line break in JSON text is always the printer's: inside strings it is escaped.
+    for (i, line) in scratch.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.extend_from_slice(indent);
+        }
+        out.extend_from_slice(line);
+    }
+    Ok(())
 }
 
 impl<W: Write> Sink for JsonDocument<W> {
     fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
-        self.connections.push(record);
-        Ok(())
+        let scratch = &mut self.scratch;
+        self.connections
+            .push((record.first.time_ns, record.id), |out| {
+                put_pretty(&record, ELEMENT_INDENT, scratch, out)
+            })
     }
 
     fn finish(&mut self, report: &RunReport) -> io::Result<()> {
-        self.connections.sort_by_key(|c| (c.first.time_ns, c.id));
-        let doc = Document {
-            schema_version: SCHEMA_VERSION,
-            inputs: &report.inputs,
-            connections: &self.connections,
-            summary: &report.summary,
-        };
-        serde_json::to_writer_pretty(&mut self.out, &doc)?;
-        writeln!(self.out)?;
+        let mut head = Vec::new();
+        write!(
+            head,
+            "{{\n  \"schema_version\": {SCHEMA_VERSION},\n  \"inputs\": "
+        )?;
+        put_pretty(&report.inputs, MEMBER_INDENT, &mut self.scratch, &mut head)?;
+        head.extend_from_slice(b",\n  \"connections\": [");
+        self.out.write_all(&head)?;
+        let connections = std::mem::replace(&mut self.connections, SortedRecords::new(0));
+        let mut first = true;
+        let out = &mut self.out;
+        connections.drain(|record| {
+            if !first {
+                out.write_all(b",")?;
+            }
+            first = false;
+            out.write_all(ELEMENT_INDENT)?;
+            out.write_all(record)
+        })?;
+        let mut tail = Vec::new();
+        tail.extend_from_slice(if first { b"]" } else { b"\n  ]" });
+        tail.extend_from_slice(b",\n  \"summary\": ");
+        put_pretty(&report.summary, MEMBER_INDENT, &mut self.scratch, &mut tail)?;
+        tail.extend_from_slice(b"\n}\n");
+        self.out.write_all(&tail)?;
         self.out.flush()
     }
 }

@@ -1,0 +1,313 @@
+//! Encoded records put back in key order with bounded memory: an external merge sort.
+//!
+//! Records arrive in the order connections finish, but the JSON document lists them by first
+//! packet. Up to a limit of bytes they are held in memory; beyond it the records held are
+//! sorted and written to an anonymous temporary file (a *run*), and at the end the runs are
+//! merged. Memory is the limit plus one read buffer per run, whatever the capture's size; the
+//! disk holds every record once (a few KB each). Temporary files go where `TMPDIR` says (or
+//! the system's default) and vanish when closed, even if the process is killed.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::ops::Range;
+
+/// The order records come out in: first packet's time, then connection id (unique).
+pub type Key = (i64, u64);
+
+/// Bytes of records held in memory before they are written out as a run.
+pub const DEFAULT_LIMIT: usize = 32 << 20;
+
+/// Runs merged at once. Runs are merged in tiers: this many of one size make one of the next,
+/// so that every record is written about log₁₂₈ (runs) + 1 times and the files open at a time
+/// stay few however large the capture.
+const FAN_IN: usize = 128;
+
+/// Each run's read and write buffer.
+const RUN_BUFFER: usize = 64 << 10;
+
+/// Records by key, in memory and in sorted runs on disk.
+pub struct SortedRecords {
+    limit: usize,
+    bytes: Vec<u8>,
+    held: Vec<(Key, Range<usize>)>,
+    /// Sorted runs with their tier (0: written from memory; n + 1: merged from tier n), tiers
+    /// never rising along the list.
+    runs: Vec<(u32, File)>,
+}
+
+impl SortedRecords {
+    /// Holds up to `limit` bytes of records in memory (at least one record, whatever its size).
+    pub fn new(limit: usize) -> Self {
+        SortedRecords {
+            limit,
+            bytes: Vec::new(),
+            held: Vec::new(),
+            runs: Vec::new(),
+        }
+    }
+
+    /// Adds the record that `encode` writes, under `key`.
+    pub fn push(
+        &mut self,
+        key: Key,
+        encode: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let start = self.bytes.len();
+        encode(&mut self.bytes)?;
+        self.held.push((key, start..self.bytes.len()));
+        if self.bytes.len() >= self.limit {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Runs written to disk so far.
+    #[cfg(test)]
+    fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Hands every record to `each`, in key order.
+    pub fn drain(mut self, mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        if self.runs.is_empty() {
+            self.sort_held();
+            for (_, range) in &self.held {
+                each(self.bytes.get(range.clone()).unwrap_or_default())?;
+            }
+            return Ok(());
+        }
+        self.spill()?;
+        let runs = std::mem::take(&mut self.runs)
+            .into_iter()
+            .map(|(_, run)| run);
+        merge(runs, |_, bytes| each(bytes))
+    }
+
+    fn sort_held(&mut self) {
+        self.held.sort_unstable_by_key(|(key, _)| *key);
+    }
+
+    /// Writes the records held as one sorted run and forgets them.
+    fn spill(&mut self) -> io::Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        self.sort_held();
+        let mut out = RunWriter::new()?;
+        for (key, range) in &self.held {
+            out.put(*key, self.bytes.get(range.clone()).unwrap_or_default())?;
+        }
+        self.runs.push((0, out.finish()?));
+        self.held.clear();
+        self.bytes.clear();
+        self.merge_full_tiers()
+    }
+
+    /// While the last [`FAN_IN`] runs are of one tier, merges them into one of the next.
+    fn merge_full_tiers(&mut self) -> io::Result<()> {
+        while let Some(start) = self.runs.len().checked_sub(FAN_IN) {
+            let tier = self.runs.get(start).map_or(0, |(tier, _)| *tier);
+            if self.runs.last().is_none_or(|(last, _)| *last != tier) {
+                return Ok(());
+            }
+            let runs = self.runs.split_off(start).into_iter().map(|(_, run)| run);
+            let mut out = RunWriter::new()?;
+            merge(runs, |key, bytes| out.put(key, bytes))?;
+            self.runs.push((tier + 1, out.finish()?));
+        }
+        Ok(())
+    }
+}
+
+/// Merges sorted runs, handing each record to `each` in key order.
+fn merge(
+    runs: impl Iterator<Item = File>,
+    mut each: impl FnMut(Key, &[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut readers: Vec<RunReader> = runs.map(RunReader::new).collect();
+    let mut next = BinaryHeap::with_capacity(readers.len());
+    for (i, reader) in readers.iter_mut().enumerate() {
+        if let Some(key) = reader.advance()? {
+            next.push(Reverse((key, i)));
+        }
+    }
+    while let Some(Reverse((key, i))) = next.pop() {
+        let Some(reader) = readers.get_mut(i) else {
+            continue;
+        };
+        each(key, &reader.record)?;
+        if let Some(key) = reader.advance()? {
+            next.push(Reverse((key, i)));
+        }
+    }
+    Ok(())
+}
+
+/// A run on disk: records as key (two little-endian 8-byte numbers), length (8 bytes), bytes.
+struct RunWriter {
+    out: BufWriter<File>,
+}
+
+impl RunWriter {
+    fn new() -> io::Result<Self> {
+        let file = tempfile::tempfile().map_err(|e| temp_error("create", &e))?;
+        Ok(RunWriter {
+            out: BufWriter::with_capacity(RUN_BUFFER, file),
+        })
+    }
+
+    fn put(&mut self, key: Key, bytes: &[u8]) -> io::Result<()> {
+        let len = bytes.len() as u64;
+        let head = [key.0.to_le_bytes(), key.1.to_le_bytes(), len.to_le_bytes()];
+        self.out
+            .write_all(head.as_flattened())
+            .and_then(|()| self.out.write_all(bytes))
+            .map_err(|e| temp_error("write", &e))
+    }
+
+    /// The run, rewound for reading.
+    fn finish(self) -> io::Result<File> {
+        let mut file = self
+            .out
+            .into_inner()
+            .map_err(|e| temp_error("write", e.error()))?;
+        file.rewind().map_err(|e| temp_error("rewind", &e))?;
+        Ok(file)
+    }
+}
+
+struct RunReader {
+    input: BufReader<File>,
+    /// The record read last.
+    record: Vec<u8>,
+}
+
+impl RunReader {
+    fn new(file: File) -> Self {
+        RunReader {
+            input: BufReader::with_capacity(RUN_BUFFER, file),
+            record: Vec::new(),
+        }
+    }
+
+    /// Reads the next record into `record`; its key, or `None` at the end of the run.
+    fn advance(&mut self) -> io::Result<Option<Key>> {
+        let mut head = [0u8; 24];
+        match self.input.read_exact(&mut head) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            other => other.map_err(|e| temp_error("read", &e))?,
+        }
+        let [time, id, len] = [0, 8, 16].map(|at| {
+            let mut n = [0u8; 8];
+            n.copy_from_slice(head.get(at..at + 8).unwrap_or(&[0; 8]));
+            n
+        });
+        let len = usize::try_from(u64::from_le_bytes(len))
+            .map_err(|_| temp_error("read", &io::ErrorKind::InvalidData.into()))?;
+        self.record.resize(len, 0);
+        self.input
+            .read_exact(&mut self.record)
+            .map_err(|e| temp_error("read", &e))?;
+        Ok(Some((i64::from_le_bytes(time), u64::from_le_bytes(id))))
+    }
+}
+
+/// An error of the temporary files, saying where they are and what to do.
+fn temp_error(doing: &str, e: &io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!(
+            "cannot {doing} a temporary file of sorted records in {} ({e}); set TMPDIR to a \
+             directory with room, or use --format jsonl, which needs none",
+            std::env::temp_dir().display()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys in a scrambled order (a permutation of 0..n by a multiplier prime to n), with
+    /// repeated times so that the id decides between them.
+    fn scrambled(n: u64) -> Vec<Key> {
+        (0..n)
+            .map(|i| (i * 7919) % n)
+            .map(|k| (i64::try_from(k / 3).unwrap_or(0), k))
+            .collect()
+    }
+
+    /// Pushes `keys` (each record the text of its key, of varying length) with `limit`, and
+    /// returns what comes out and how many runs were written.
+    fn round_trip(keys: &[Key], limit: usize) -> (Vec<String>, usize) {
+        let mut records = SortedRecords::new(limit);
+        for &(t, id) in keys {
+            let text = format!("{t}/{id}{}", "x".repeat((id % 5) as usize));
+            records
+                .push((t, id), |out| {
+                    out.extend_from_slice(text.as_bytes());
+                    Ok(())
+                })
+                .unwrap_or_else(|e| unreachable!("{e}"));
+        }
+        let runs = records.runs();
+        let mut out = Vec::new();
+        records
+            .drain(|bytes| {
+                out.push(String::from_utf8_lossy(bytes).into_owned());
+                Ok(())
+            })
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        (out, runs)
+    }
+
+    fn expected(keys: &[Key]) -> Vec<String> {
+        let mut keys = keys.to_vec();
+        keys.sort_unstable();
+        keys.iter()
+            .map(|&(t, id)| format!("{t}/{id}{}", "x".repeat((id % 5) as usize)))
+            .collect()
+    }
+
+    #[test]
+    fn records_held_in_memory_come_out_in_key_order() {
+        let keys = scrambled(1000);
+        let (out, runs) = round_trip(&keys, DEFAULT_LIMIT);
+        assert_eq!(runs, 0);
+        assert_eq!(out, expected(&keys));
+    }
+
+    #[test]
+    fn records_spilled_to_runs_come_out_in_key_order() {
+        let keys = scrambled(1000);
+        let (out, runs) = round_trip(&keys, 1200);
+        assert!((2..FAN_IN).contains(&runs), "{runs} runs");
+        assert_eq!(out, expected(&keys));
+    }
+
+    #[test]
+    fn more_runs_than_are_merged_at_once_are_merged_in_tiers() {
+        let keys = scrambled(40_000);
+        // About 20 records a run, two thousand runs: runs of tier 1 are made on the way, and
+        // fewer than FAN_IN of each tier are left.
+        let (out, runs) = round_trip(&keys, 200);
+        assert!(runs <= 3 * (FAN_IN - 1), "{runs} runs open");
+        assert_eq!(out, expected(&keys));
+    }
+
+    #[test]
+    fn a_record_larger_than_the_limit_is_one_run() {
+        let keys = [(2, 2), (1, 1)];
+        let (out, runs) = round_trip(&keys, 1);
+        assert_eq!(runs, 2);
+        assert_eq!(out, expected(&keys));
+    }
+
+    #[test]
+    fn no_records_is_nothing() {
+        let (out, runs) = round_trip(&[], 1);
+        assert_eq!((out.len(), runs), (0, 0));
+    }
+}
