@@ -13,6 +13,7 @@ pub mod detect;
 pub mod inline;
 pub mod picture;
 pub mod report;
+pub mod sorted;
 pub mod states;
 pub mod time;
 pub mod track;

@@ -145,13 +145,15 @@ fn assert_within_memory(run: &Run, what: &str) {
     );
 }
 
+const SYN_FLOOD_START: i64 = 1_700_000_000_000_000_000;
+
 /// 2,000,000 SYNs, each from its own address (10.a.b.c) and port, to 192.0.2.1:80, 2 µs apart;
 /// then, after six minutes (past the five-minute idle timeout), one more SYN: at that packet
 /// every connection still held (the table is full: 100,000) times out at the same sweep, and
 /// their records must leave a few at a time, not all at once (that alone took 150 MB more).
 fn write_syn_flood(path: &std::path::Path) {
     let mut w = PcapWriter::create(path, LINKTYPE_RAW);
-    let t0 = 1_700_000_000_000_000_000i64;
+    let t0 = SYN_FLOOD_START;
     let syn = |i: u32| {
         let [_, a, b, c] = i.to_be_bytes();
         Seg::new(
@@ -220,6 +222,26 @@ fn two_million_syns_from_distinct_sources_stay_within_memory_and_are_all_reporte
             .unwrap_or(Value::from(0))
     );
     assert_eq!(total["by_outcome"]["unanswered"], syns);
+    // The flood itself: one episode of every SYN but the late one, each from its own source
+    // (the detector sorts them through temporary files to window them).
+    let floods: Vec<&Value> = total["episodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "syn_flood")
+        .collect();
+    assert_eq!(floods.len(), 1, "{floods:?}");
+    let details = &floods[0]["details"];
+    let flood = u64::from(SYNS);
+    assert_eq!(details["incomplete_handshakes"], flood);
+    assert_eq!(details["syns"], flood);
+    assert_eq!(details["distinct_sources"], flood);
+    assert_eq!(details["server"], "192.0.2.1:80");
+    assert_eq!(details["start_ns"], SYN_FLOOD_START);
+    assert_eq!(
+        details["end_ns"],
+        SYN_FLOOD_START + (i64::from(SYNS) - 1) * 2_000
+    );
 
     assert_within_memory(&text, "text output");
     assert_within_memory(&lines, "jsonl output");

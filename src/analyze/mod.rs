@@ -340,7 +340,7 @@ impl Run<'_> {
         }
         let mut table = self.pool.end()?;
         self.peak_held = self.peak_held.max(table.held_at_end);
-        let mut episodes = self.floods.episodes(detect);
+        let mut episodes = self.floods.episodes(detect)?;
         for i in &inputs {
             episodes.extend(capture_anomalies(
                 &i.file,
@@ -481,9 +481,9 @@ impl Run<'_> {
         let mut result = Ok(());
         for f in finished.drain(..) {
             if let Some(h) = f.flood {
-                self.floods.add(h.server, h.client, h.syn, h.failed);
+                result = self.floods.add(h.server, h.client, h.syn, h.failed);
             }
-            result = self.state_peaks.add(f.peaks, &batch.stays, f.now);
+            result = result.and_then(|()| self.state_peaks.add(f.peaks, &batch.stays, f.now));
             match f.encoded {
                 Some(Ok((buffer, range))) => match pieces.last_mut() {
                     Some((b, r)) if *b == buffer && r.end == range.start => r.end = range.end,

@@ -3,9 +3,9 @@
 
 use super::SCHEMA_VERSION;
 use super::record::ConnectionRecord;
-use super::sorted::{self, SortedRecords};
 use super::summary::Summary;
 use crate::analyze::{InputStats, RunReport, Sink};
+use crate::sorted::{SortedRecords, signed};
 use serde::Serialize;
 use std::io::{self, IoSlice, Write};
 
@@ -15,13 +15,17 @@ use std::io::{self, IoSlice, Write};
 /// while the document still lists connections by first packet, then id.
 pub struct JsonDocument<W: Write> {
     out: W,
-    connections: SortedRecords,
+    /// Keyed by first packet's time, then id.
+    connections: SortedRecords<16>,
     scratch: Vec<u8>,
 }
 
+/// Bytes of records held in memory before they are sorted into a temporary file.
+const HELD_RECORDS: usize = 32 << 20;
+
 impl<W: Write> JsonDocument<W> {
     pub fn new(out: W) -> Self {
-        Self::with_limit(out, sorted::DEFAULT_LIMIT)
+        Self::with_limit(out, HELD_RECORDS)
     }
 
     /// Holds at most about `limit` bytes of encoded records in memory.
@@ -60,11 +64,13 @@ fn put_pretty(
 
 impl<W: Write> Sink for JsonDocument<W> {
     fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
+        let mut key = [0u8; 16];
+        let (time, id) = key.split_at_mut(8);
+        time.copy_from_slice(&signed(record.first.time_ns));
+        id.copy_from_slice(&record.id.to_be_bytes());
         let scratch = &mut self.scratch;
         self.connections
-            .push((record.first.time_ns, record.id), |out| {
-                put_pretty(&record, ELEMENT_INDENT, scratch, out)
-            })
+            .push(key, |out| put_pretty(&record, ELEMENT_INDENT, scratch, out))
     }
 
     fn finish(&mut self, report: &RunReport) -> io::Result<()> {
@@ -79,7 +85,7 @@ impl<W: Write> Sink for JsonDocument<W> {
         let connections = std::mem::replace(&mut self.connections, SortedRecords::new(0));
         let mut first = true;
         let out = &mut self.out;
-        connections.drain(|record| {
+        connections.drain(|_, record| {
             if !first {
                 out.write_all(b",")?;
             }

@@ -4,7 +4,6 @@ pub mod compact;
 pub mod json;
 mod line;
 pub mod record;
-mod sorted;
 pub mod summary;
 pub mod text;
 pub mod zeek;

@@ -1,23 +1,21 @@
-//! Encoded records put back in key order with bounded memory: an external merge sort.
+//! Records put back in key order with bounded memory: an external merge sort.
 //!
 //! Records arrive in the order connections finish, but the JSON document lists them by first
-//! packet. Up to a limit of bytes they are held in memory; beyond it the records held are
-//! sorted and written to an anonymous temporary file (a *run*), and at the end the runs are
-//! merged. Memory is the limit plus one read buffer per run, whatever the capture's size; the
-//! disk holds every record once (a few KB each). Temporary files go where `TMPDIR` says (or
-//! the system's default) and vanish when closed, even if the process is killed.
+//! packet, and the SYN-flood detector reads handshakes by server and time. Up to a limit of
+//! bytes they are held in memory; beyond it the records held are sorted and written to an
+//! anonymous temporary file (a *run*), and at the end the runs are merged. Memory is the limit
+//! plus one read buffer per run, whatever the capture's size; the disk holds every record
+//! once. Temporary files go where `TMPDIR` says (or the system's default) and vanish when
+//! closed, even if the process is killed.
+//!
+//! A key is `N` bytes compared as bytes: numbers in it are big-endian, signed ones through
+//! [`signed`], so that byte order is number order.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::ops::Range;
-
-/// The order records come out in: first packet's time, then connection id (unique).
-pub type Key = (i64, u64);
-
-/// Bytes of records held in memory before they are written out as a run.
-pub const DEFAULT_LIMIT: usize = 32 << 20;
 
 /// Runs merged at once. Runs are merged in tiers: this many of one size make one of the next,
 /// so that every record is written about log₁₂₈ (runs) + 1 times and the files open at a time
@@ -27,18 +25,30 @@ const FAN_IN: usize = 128;
 /// Each run's read and write buffer.
 const RUN_BUFFER: usize = 64 << 10;
 
+/// The bytes of a signed number that sort as the number does (the sign bit flipped).
+pub fn signed(n: i64) -> [u8; 8] {
+    (n ^ i64::MIN).to_be_bytes()
+}
+
+/// The number that [`signed`] made `bytes` of.
+pub fn from_signed(bytes: [u8; 8]) -> i64 {
+    i64::from_be_bytes(bytes) ^ i64::MIN
+}
+
 /// Records by key, in memory and in sorted runs on disk.
-pub struct SortedRecords {
+pub struct SortedRecords<const N: usize> {
     limit: usize,
+    /// The records held, back to back.
     bytes: Vec<u8>,
-    held: Vec<(Key, Range<usize>)>,
+    held: Vec<([u8; N], Range<usize>)>,
     /// Sorted runs with their tier (0: written from memory; n + 1: merged from tier n), tiers
     /// never rising along the list.
     runs: Vec<(u32, File)>,
 }
 
-impl SortedRecords {
-    /// Holds up to `limit` bytes of records in memory (at least one record, whatever its size).
+impl<const N: usize> SortedRecords<N> {
+    /// Holds up to `limit` bytes of records and keys in memory (at least one record, whatever
+    /// its size).
     pub fn new(limit: usize) -> Self {
         SortedRecords {
             limit,
@@ -51,38 +61,40 @@ impl SortedRecords {
     /// Adds the record that `encode` writes, under `key`.
     pub fn push(
         &mut self,
-        key: Key,
+        key: [u8; N],
         encode: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
     ) -> io::Result<()> {
         let start = self.bytes.len();
         encode(&mut self.bytes)?;
         self.held.push((key, start..self.bytes.len()));
-        if self.bytes.len() >= self.limit {
+        let held = self.bytes.len() + self.held.len() * size_of::<([u8; N], Range<usize>)>();
+        if held >= self.limit {
             self.spill()?;
         }
         Ok(())
     }
 
     /// Runs written to disk so far.
-    #[cfg(test)]
-    fn runs(&self) -> usize {
+    pub fn runs(&self) -> usize {
         self.runs.len()
     }
 
-    /// Hands every record to `each`, in key order.
-    pub fn drain(mut self, mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    /// Hands every record to `each` with its key, in key order (records of equal keys in no
+    /// set order).
+    pub fn drain(
+        mut self,
+        mut each: impl FnMut(&[u8; N], &[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
         if self.runs.is_empty() {
             self.sort_held();
-            for (_, range) in &self.held {
-                each(self.bytes.get(range.clone()).unwrap_or_default())?;
+            for (key, range) in &self.held {
+                each(key, self.bytes.get(range.clone()).unwrap_or_default())?;
             }
             return Ok(());
         }
         self.spill()?;
-        let runs = std::mem::take(&mut self.runs)
-            .into_iter()
-            .map(|(_, run)| run);
-        merge(runs, |_, bytes| each(bytes))
+        let runs = std::mem::take(&mut self.runs).into_iter();
+        merge(runs.map(|(_, run)| run), each)
     }
 
     fn sort_held(&mut self) {
@@ -97,7 +109,7 @@ impl SortedRecords {
         self.sort_held();
         let mut out = RunWriter::new()?;
         for (key, range) in &self.held {
-            out.put(*key, self.bytes.get(range.clone()).unwrap_or_default())?;
+            out.put(key, self.bytes.get(range.clone()).unwrap_or_default())?;
         }
         self.runs.push((0, out.finish()?));
         self.held.clear();
@@ -112,9 +124,11 @@ impl SortedRecords {
             if self.runs.last().is_none_or(|(last, _)| *last != tier) {
                 return Ok(());
             }
-            let runs = self.runs.split_off(start).into_iter().map(|(_, run)| run);
+            let runs = self.runs.split_off(start).into_iter();
             let mut out = RunWriter::new()?;
-            merge(runs, |key, bytes| out.put(key, bytes))?;
+            merge(runs.map(|(_, run)| run), |key: &[u8; N], bytes| {
+                out.put(key, bytes)
+            })?;
             self.runs.push((tier + 1, out.finish()?));
         }
         Ok(())
@@ -122,11 +136,11 @@ impl SortedRecords {
 }
 
 /// Merges sorted runs, handing each record to `each` in key order.
-fn merge(
+fn merge<const N: usize>(
     runs: impl Iterator<Item = File>,
-    mut each: impl FnMut(Key, &[u8]) -> io::Result<()>,
+    mut each: impl FnMut(&[u8; N], &[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut readers: Vec<RunReader> = runs.map(RunReader::new).collect();
+    let mut readers: Vec<RunReader<N>> = runs.map(RunReader::new).collect();
     let mut next = BinaryHeap::with_capacity(readers.len());
     for (i, reader) in readers.iter_mut().enumerate() {
         if let Some(key) = reader.advance()? {
@@ -137,7 +151,7 @@ fn merge(
         let Some(reader) = readers.get_mut(i) else {
             continue;
         };
-        each(key, &reader.record)?;
+        each(&key, &reader.record)?;
         if let Some(key) = reader.advance()? {
             next.push(Reverse((key, i)));
         }
@@ -145,7 +159,7 @@ fn merge(
     Ok(())
 }
 
-/// A run on disk: records as key (two little-endian 8-byte numbers), length (8 bytes), bytes.
+/// A run on disk: records as key (`N` bytes), length (8 bytes, little-endian), bytes.
 struct RunWriter {
     out: BufWriter<File>,
 }
@@ -158,11 +172,11 @@ impl RunWriter {
         })
     }
 
-    fn put(&mut self, key: Key, bytes: &[u8]) -> io::Result<()> {
+    fn put(&mut self, key: &[u8], bytes: &[u8]) -> io::Result<()> {
         let len = bytes.len() as u64;
-        let head = [key.0.to_le_bytes(), key.1.to_le_bytes(), len.to_le_bytes()];
         self.out
-            .write_all(head.as_flattened())
+            .write_all(key)
+            .and_then(|()| self.out.write_all(&len.to_le_bytes()))
             .and_then(|()| self.out.write_all(bytes))
             .map_err(|e| temp_error("write", &e))
     }
@@ -178,13 +192,13 @@ impl RunWriter {
     }
 }
 
-struct RunReader {
+struct RunReader<const N: usize> {
     input: BufReader<File>,
     /// The record read last.
     record: Vec<u8>,
 }
 
-impl RunReader {
+impl<const N: usize> RunReader<N> {
     fn new(file: File) -> Self {
         RunReader {
             input: BufReader::with_capacity(RUN_BUFFER, file),
@@ -193,24 +207,23 @@ impl RunReader {
     }
 
     /// Reads the next record into `record`; its key, or `None` at the end of the run.
-    fn advance(&mut self) -> io::Result<Option<Key>> {
-        let mut head = [0u8; 24];
-        match self.input.read_exact(&mut head) {
+    fn advance(&mut self) -> io::Result<Option<[u8; N]>> {
+        let mut key = [0u8; N];
+        match self.input.read_exact(&mut key) {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             other => other.map_err(|e| temp_error("read", &e))?,
         }
-        let [time, id, len] = [0, 8, 16].map(|at| {
-            let mut n = [0u8; 8];
-            n.copy_from_slice(head.get(at..at + 8).unwrap_or(&[0; 8]));
-            n
-        });
+        let mut len = [0u8; 8];
+        self.input
+            .read_exact(&mut len)
+            .map_err(|e| temp_error("read", &e))?;
         let len = usize::try_from(u64::from_le_bytes(len))
             .map_err(|_| temp_error("read", &io::ErrorKind::InvalidData.into()))?;
         self.record.resize(len, 0);
         self.input
             .read_exact(&mut self.record)
             .map_err(|e| temp_error("read", &e))?;
-        Ok(Some((i64::from_le_bytes(time), u64::from_le_bytes(id))))
+        Ok(Some(key))
     }
 }
 
@@ -220,7 +233,7 @@ fn temp_error(doing: &str, e: &io::Error) -> io::Error {
         e.kind(),
         format!(
             "cannot {doing} a temporary file of sorted records in {} ({e}); set TMPDIR to a \
-             directory with room, or use --format jsonl, which needs none",
+             writable directory with room",
             std::env::temp_dir().display()
         ),
     )
@@ -230,24 +243,37 @@ fn temp_error(doing: &str, e: &io::Error) -> io::Error {
 mod tests {
     use super::*;
 
+    type Key = (i64, u64);
+
+    fn key_bytes((t, id): Key) -> [u8; 16] {
+        let mut key = [0u8; 16];
+        let (time, rest) = key.split_at_mut(8);
+        time.copy_from_slice(&signed(t));
+        rest.copy_from_slice(&id.to_be_bytes());
+        key
+    }
+
     /// Keys in a scrambled order (a permutation of 0..n by a multiplier prime to n), with
-    /// repeated times so that the id decides between them.
+    /// repeated times, negative ones among them, so that the id decides between them.
     fn scrambled(n: u64) -> Vec<Key> {
         (0..n)
             .map(|i| (i * 7919) % n)
-            .map(|k| (i64::try_from(k / 3).unwrap_or(0), k))
+            .map(|k| (i64::try_from(k / 3).unwrap_or(0) - 100, k))
             .collect()
+    }
+
+    fn text((t, id): Key) -> String {
+        format!("{t}/{id}{}", "x".repeat((id % 5) as usize))
     }
 
     /// Pushes `keys` (each record the text of its key, of varying length) with `limit`, and
     /// returns what comes out and how many runs were written.
     fn round_trip(keys: &[Key], limit: usize) -> (Vec<String>, usize) {
         let mut records = SortedRecords::new(limit);
-        for &(t, id) in keys {
-            let text = format!("{t}/{id}{}", "x".repeat((id % 5) as usize));
+        for &key in keys {
             records
-                .push((t, id), |out| {
-                    out.extend_from_slice(text.as_bytes());
+                .push(key_bytes(key), |out| {
+                    out.extend_from_slice(text(key).as_bytes());
                     Ok(())
                 })
                 .unwrap_or_else(|e| unreachable!("{e}"));
@@ -255,8 +281,11 @@ mod tests {
         let runs = records.runs();
         let mut out = Vec::new();
         records
-            .drain(|bytes| {
-                out.push(String::from_utf8_lossy(bytes).into_owned());
+            .drain(|key, bytes| {
+                let time = from_signed(*key.first_chunk().unwrap_or(&[0; 8]));
+                let record = String::from_utf8_lossy(bytes).into_owned();
+                assert!(record.starts_with(&format!("{time}/")), "{record}");
+                out.push(record);
                 Ok(())
             })
             .unwrap_or_else(|e| unreachable!("{e}"));
@@ -266,15 +295,24 @@ mod tests {
     fn expected(keys: &[Key]) -> Vec<String> {
         let mut keys = keys.to_vec();
         keys.sort_unstable();
-        keys.iter()
-            .map(|&(t, id)| format!("{t}/{id}{}", "x".repeat((id % 5) as usize)))
-            .collect()
+        keys.into_iter().map(text).collect()
+    }
+
+    #[test]
+    fn signed_numbers_sort_as_bytes() {
+        let numbers = [i64::MIN, -1_000, -1, 0, 1, 255, 256, i64::MAX];
+        for pair in numbers.windows(2) {
+            if let [a, b] = *pair {
+                assert!(signed(a) < signed(b), "{a} {b}");
+                assert_eq!(from_signed(signed(a)), a);
+            }
+        }
     }
 
     #[test]
     fn records_held_in_memory_come_out_in_key_order() {
         let keys = scrambled(1000);
-        let (out, runs) = round_trip(&keys, DEFAULT_LIMIT);
+        let (out, runs) = round_trip(&keys, 32 << 20);
         assert_eq!(runs, 0);
         assert_eq!(out, expected(&keys));
     }
@@ -282,15 +320,26 @@ mod tests {
     #[test]
     fn records_spilled_to_runs_come_out_in_key_order() {
         let keys = scrambled(1000);
-        let (out, runs) = round_trip(&keys, 1200);
+        let (out, runs) = round_trip(&keys, 5000);
         assert!((2..FAN_IN).contains(&runs), "{runs} runs");
         assert_eq!(out, expected(&keys));
     }
 
     #[test]
+    fn keys_count_against_the_limit_too() {
+        let mut records = SortedRecords::new(1000);
+        for i in 0..100u8 {
+            records
+                .push([i], |_| Ok(()))
+                .unwrap_or_else(|e| unreachable!("{e}"));
+        }
+        assert!(records.runs() > 0);
+    }
+
+    #[test]
     fn more_runs_than_are_merged_at_once_are_merged_in_tiers() {
         let keys = scrambled(40_000);
-        // About 20 records a run, two thousand runs: runs of tier 1 are made on the way, and
+        // A few records a run, thousands of runs: runs of tier 1 are made on the way, and
         // fewer than FAN_IN of each tier are left.
         let (out, runs) = round_trip(&keys, 200);
         assert!(runs <= 3 * (FAN_IN - 1), "{runs} runs open");
