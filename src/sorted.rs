@@ -75,7 +75,8 @@ impl<const N: usize> SortedRecords<N> {
     }
 
     /// Runs written to disk so far.
-    pub fn runs(&self) -> usize {
+    #[cfg(test)]
+    fn runs(&self) -> usize {
         self.runs.len()
     }
 
