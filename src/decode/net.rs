@@ -45,6 +45,45 @@ fn len_reason(e: &LenError) -> SkipReason {
 }
 
 fn ipv4(pkt: &[u8], wire_len: u32) -> Result<Segment<'_>, SkipReason> {
+    plain_ipv4_tcp(pkt, wire_len).unwrap_or_else(|| ipv4_sliced(pkt, wire_len))
+}
+
+/// Nearly every packet: IPv4 without options, not a fragment, carrying TCP, read in place
+/// (through etherparse's slice it takes about 45 instructions more a packet, 1 % of a run
+/// that writes JSON lines). `None` for anything else, which [`ipv4_sliced`] reads; a test
+/// holds the two to the same result on every frame.
+pub(super) fn plain_ipv4_tcp(pkt: &[u8], wire_len: u32) -> Option<Result<Segment<'_>, SkipReason>> {
+    let ip_header = pkt.first_chunk::<20>()?;
+    let (fixed, addresses) = ip_header.split_first_chunk::<12>()?;
+    let &[version_ihl, _, l0, l1, _, _, f0, f1, _, protocol, _, _] = fixed;
+    if (version_ihl, protocol) != (0x45, 6) {
+        return None;
+    }
+    // More fragments, or an offset: a fragment.
+    if u16::from_be_bytes([f0, f1]) & 0x3fff != 0 {
+        return None;
+    }
+    let (ip_len, end) = match u16::from_be_bytes([l0, l1]) {
+        // Captured on the sending host before segmentation offload set the length.
+        0 => (wire_len, pkt.len()),
+        n => (u32::from(n), usize::from(n).min(pkt.len())),
+    };
+    // (`None` too for a total length shorter than the header: the slice says why.)
+    let payload = pkt.get(20..end)?;
+    let (src, dst) = addresses.split_first_chunk::<4>()?;
+    let (src, dst) = (IpAddr::from(*src), IpAddr::from(*dst.first_chunk::<4>()?));
+    Some(tcp(
+        src,
+        dst,
+        ip_header,
+        payload,
+        ip_len.saturating_sub(20),
+        ip_len,
+    ))
+}
+
+/// Any IPv4 packet, through etherparse's lax slice.
+pub(super) fn ipv4_sliced(pkt: &[u8], wire_len: u32) -> Result<Segment<'_>, SkipReason> {
     let (ip, auth_err) = LaxIpv4Slice::from_slice(pkt).map_err(|e| match e {
         ipv4::HeaderSliceError::Len(_) => SkipReason::TruncatedIpHeader,
         ipv4::HeaderSliceError::Content(_) => SkipReason::BadIpHeader,

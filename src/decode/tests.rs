@@ -1002,3 +1002,48 @@ proptest! {
         }
     }
 }
+
+/// An IPv4 packet near the plain case: the version and header length byte, total length,
+/// fragment bits and protocol drawn from values that matter, then a TCP header of any data
+/// offset and a payload, cut anywhere.
+fn near_plain_ipv4() -> impl Strategy<Value = (Vec<u8>, u32)> {
+    (
+        prop::sample::select(vec![0x45u8, 0x45, 0x45, 0x46, 0x44, 0x55, 0x4f]),
+        prop_oneof![
+            Just(None),
+            (0u16..120).prop_map(Some),
+            any::<u16>().prop_map(Some)
+        ],
+        prop::sample::select(vec![0u16, 0x4000, 0x4000, 0x2000, 0x0001, 0x6001, 0x8000]),
+        prop::sample::select(vec![6u8, 6, 6, 17, 51, 1, 4]),
+        prop::sample::select(vec![0x50u8, 0x80, 0xf0, 0x40, 0x00, 0x60]),
+        prop::collection::vec(any::<u8>(), 0..80),
+        any::<prop::sample::Index>(),
+        prop_oneof![Just(None), any::<u32>().prop_map(Some)],
+    )
+        .prop_map(|(vihl, total, frag, proto, offset, body, cut, wire)| {
+            let mut tcp = tcp_hdr(ACK, &SYN_OPTS);
+            tcp[12] = offset;
+            tcp.extend_from_slice(&body);
+            let mut pkt = ipv4_with(proto, frag, total, &tcp);
+            pkt[0] = vihl;
+            let n = cut.index(pkt.len() + 1);
+            pkt.truncate(n);
+            let wire = wire.unwrap_or(len(&pkt));
+            (pkt, wire)
+        })
+}
+
+proptest! {
+    // About one case in ten takes the plain path.
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// The plain IPv4 path reads what etherparse's slice reads.
+    #[test]
+    fn plain_ipv4_agrees_with_etherparse((pkt, wire) in near_plain_ipv4()) {
+        let sliced = net::ipv4_sliced(&pkt, wire);
+        if let Some(plain) = net::plain_ipv4_tcp(&pkt, wire) {
+            prop_assert_eq!(format!("{plain:?}"), format!("{sliced:?}"));
+        }
+    }
+}
