@@ -318,9 +318,9 @@ impl CaptureReader {
 
     /// Checks the length the next record claims before pcap-parser sees it: a damaged length
     /// would have it buffer gigabytes, or (for some pcapng block types shorter than 12 bytes)
-    /// underflow. A sound pcap record already whole in the buffer is read here and then.
-    /// `None` when the parser may go ahead.
-    fn precheck(&self) -> Option<Step> {
+    /// underflow. A sound pcap record, or a plain enhanced packet block, already whole in the
+    /// buffer is read here and then. `None` when the parser may go ahead.
+    fn precheck(&mut self) -> Option<Step> {
         let data = self.parser.data();
         match self.claim(data) {
             Claim::Corrupt(message) => Some(Step::Corrupt(message)),
@@ -330,31 +330,12 @@ impl CaptureReader {
                     at_end: self.parser.reader_exhausted(),
                 })
             }
-            Claim::Len { len, .. } => self.whole_pcap_record(data, len),
+            Claim::Len { len, .. } => match &mut self.layout {
+                Layout::Pcap(file) => whole_pcap_record(file, data, len),
+                Layout::PcapNg(section) => whole_plain_epb(section, data, len),
+            },
             Claim::NotYet => None,
         }
-    }
-
-    /// A pcap record that lies whole in the buffer is read here: the four fields of its header
-    /// are all pcap-parser would read of it, and this saves a parse and a dynamic call per
-    /// frame. `None` for pcapng, and for a record not yet whole (the parser asks for more).
-    fn whole_pcap_record(&self, data: &[u8], len: u64) -> Option<Step> {
-        let Layout::Pcap(file) = &self.layout else {
-            return None;
-        };
-        let record = data.get(..usize::try_from(len).ok()?)?;
-        let field = |at| pcapng::read_u32(record, at, file.big_endian);
-        // The captured length is in `len` already (`claim` read it): header + captured bytes.
-        let (ts_sec, fraction, orig_len) = (field(0)?, field(4)?, field(12)?);
-        let start = usize::try_from(file.record_header_len).ok()?;
-        Some(Step::Frame(Found {
-            start,
-            len: record.len().checked_sub(start)?,
-            record_len: record.len(),
-            orig_len,
-            ts_ns: file.time_ns(ts_sec, fraction),
-            link_type: file.link_type,
-        }))
     }
 
     /// Runs the parser once and turns what it returns into a [`Step`].
@@ -666,6 +647,60 @@ fn pcap_step(file: &mut PcapFile, block: PcapBlockOwned<'_>, len: usize, base: u
             Step::Corrupt("internal error: pcapng block in a pcap file".to_owned())
         }
     }
+}
+
+/// A pcap record that lies whole in the buffer is read here: the four fields of its header
+/// are all pcap-parser would read of it, and this saves a parse and a dynamic call per frame.
+/// `None` for a record not yet whole (the parser asks for more).
+fn whole_pcap_record(file: &PcapFile, data: &[u8], len: u64) -> Option<Step> {
+    let record = data.get(..usize::try_from(len).ok()?)?;
+    let field = |at| pcapng::read_u32(record, at, file.big_endian);
+    // The captured length is in `len` already (`claim` read it): header + captured bytes.
+    let (ts_sec, fraction, orig_len) = (field(0)?, field(4)?, field(12)?);
+    let start = usize::try_from(file.record_header_len).ok()?;
+    Some(Step::Frame(Found {
+        start,
+        len: record.len().checked_sub(start)?,
+        record_len: record.len(),
+        orig_len,
+        ts_ns: file.time_ns(ts_sec, fraction),
+        link_type: file.link_type,
+    }))
+}
+
+/// Where an enhanced packet block's packet data starts: after type, length, interface,
+/// timestamp (two words), captured and original lengths.
+const EPB_DATA: usize = 28;
+
+/// An enhanced packet block with no options (what tcpdump and editcap write), whole in the
+/// buffer and consistent (its captured bytes fill it, its trailing length repeats the
+/// leading one), is read here as [`pcapng_step`] would after pcap-parser: about 450
+/// instructions a packet fewer. `None` for any other block, which the parser reads.
+fn whole_plain_epb(section: &mut Section, data: &[u8], len: u64) -> Option<Step> {
+    let block = data.get(..usize::try_from(len).ok()?)?;
+    let field = |at| section.u32_at(block, at);
+    let captured = usize::try_from(field(20)?).ok()?;
+    let padded = captured.checked_next_multiple_of(4)?;
+    let plain = field(0)? == EPB_TYPE
+        && EPB_DATA.checked_add(padded)?.checked_add(4)? == block.len()
+        && u64::from(field(block.len() - 4)?) == len;
+    if !plain {
+        return None;
+    }
+    let (if_id, ts_high, ts_low, orig_len) = (field(8)?, field(12)?, field(16)?, field(24)?);
+    let what = "an enhanced packet block";
+    let step = match interface_time(section, if_id, ts_high, ts_low, what) {
+        Ok((link_type, ts_ns)) => Step::Frame(Found {
+            start: EPB_DATA,
+            len: captured,
+            record_len: block.len(),
+            orig_len,
+            ts_ns,
+            link_type,
+        }),
+        Err(message) => Step::Corrupt(message),
+    };
+    Some(step)
 }
 
 /// The step for a block of a pcapng file, keeping the section's state up to date.

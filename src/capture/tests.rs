@@ -526,6 +526,43 @@ fn pcapng_packet_with_options() {
     assert_eq!(frames[1].data, b"next");
 }
 
+/// Enhanced packet blocks without options are read in place, those with options by
+/// pcap-parser: both give the same frames, for either byte order and every padding.
+#[test]
+fn pcapng_plain_packets_read_in_place_match_the_parser() {
+    for big_endian in [false, true] {
+        let file = |with_option: bool| {
+            let mut bytes = shb(big_endian);
+            bytes.extend(idb(big_endian, ETHERNET as u16, 0, &[tsresol(9)]));
+            for n in 0..9u32 {
+                let data: Vec<u8> = (0..n as u8).collect();
+                let mut body = Vec::new();
+                for word in [0, 1, 2_000_000 + n, n, 100 + n] {
+                    put32(&mut body, word, big_endian);
+                }
+                body.extend(&data);
+                body.resize(20 + data.len().div_ceil(4) * 4, 0);
+                if with_option {
+                    // A comment ("x"), then the end of options.
+                    put16(&mut body, 1, big_endian);
+                    put16(&mut body, 1, big_endian);
+                    body.extend([b'x', 0, 0, 0, 0, 0, 0, 0]);
+                }
+                bytes.extend(ng_block(big_endian, 6, &body));
+            }
+            let (frames, _) = read_ok(bytes);
+            frames
+                .into_iter()
+                .map(|f| (f.data, f.orig_len, f.ts_ns, f.link_type))
+                .collect::<Vec<_>>()
+        };
+        let in_place = file(false);
+        assert_eq!(in_place.len(), 9);
+        assert_eq!(in_place[5].0, vec![0, 1, 2, 3, 4]);
+        assert_eq!(in_place, file(true), "big-endian: {big_endian}");
+    }
+}
+
 #[test]
 fn pcapng_interface_numbers_restart_with_each_section() {
     let mut bytes = shb(false);
