@@ -35,6 +35,20 @@ pub fn from_signed(bytes: [u8; 8]) -> i64 {
     i64::from_be_bytes(bytes) ^ i64::MIN
 }
 
+/// A key of `N` bytes: `parts` one after the other (what does not fit is dropped; the rest is
+/// zero).
+pub fn key<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
+    let mut key = [0u8; N];
+    let mut room = &mut key[..];
+    for part in parts {
+        let n = part.len().min(room.len());
+        let (here, rest) = room.split_at_mut(n);
+        here.copy_from_slice(part.get(..n).unwrap_or_default());
+        room = rest;
+    }
+    key
+}
+
 /// Records by key, in memory and in sorted runs on disk.
 pub struct SortedRecords<const N: usize> {
     limit: usize,
@@ -247,11 +261,7 @@ mod tests {
     type Key = (i64, u64);
 
     fn key_bytes((t, id): Key) -> [u8; 16] {
-        let mut key = [0u8; 16];
-        let (time, rest) = key.split_at_mut(8);
-        time.copy_from_slice(&signed(t));
-        rest.copy_from_slice(&id.to_be_bytes());
-        key
+        key(&[&signed(t), &id.to_be_bytes()])
     }
 
     /// Keys in a scrambled order (a permutation of 0..n by a multiplier prime to n), with

@@ -687,20 +687,49 @@ fn whole_plain_epb(section: &mut Section, data: &[u8], len: u64) -> Option<Step>
     if !plain {
         return None;
     }
-    let (if_id, ts_high, ts_low, orig_len) = (field(8)?, field(12)?, field(16)?, field(24)?);
-    let what = "an enhanced packet block";
-    let step = match interface_time(section, if_id, ts_high, ts_low, what) {
-        Ok((link_type, ts_ns)) => Step::Frame(Found {
-            start: EPB_DATA,
-            len: captured,
-            record_len: block.len(),
-            orig_len,
-            ts_ns,
-            link_type,
-        }),
-        Err(message) => Step::Corrupt(message),
+    let packet = Stamped {
+        interface: field(8)?,
+        ts_high: field(12)?,
+        ts_low: field(16)?,
+        orig_len: field(24)?,
     };
-    Some(step)
+    let data = block.get(EPB_DATA..EPB_DATA.checked_add(captured)?)?;
+    Some(packet_step(
+        section,
+        EPB_TYPE,
+        packet,
+        block.as_ptr() as usize,
+        data,
+        block.len(),
+    ))
+}
+
+/// What a packet block of either kind (enhanced or obsolete) says besides its data.
+struct Stamped {
+    interface: u32,
+    ts_high: u32,
+    ts_low: u32,
+    orig_len: u32,
+}
+
+/// The frame of a packet block that names its interface and timestamp, or why it cannot be
+/// one; `data` is a slice of the parser's buffer starting at address `base`. Inlined: it is
+/// on every pcapng packet's path, and as a call it costs 0.6 % of the instructions.
+#[inline]
+fn packet_step(
+    section: &mut Section,
+    block_type: u32,
+    packet: Stamped,
+    base: usize,
+    data: &[u8],
+    record_len: usize,
+) -> Step {
+    match interface_time(section, &packet, block_type) {
+        Ok((link_type, ts_ns)) => {
+            frame_step(base, data, record_len, packet.orig_len, ts_ns, link_type)
+        }
+        Err(message) => Step::Corrupt(message),
+    }
 }
 
 /// The step for a block of a pcapng file, keeping the section's state up to date.
@@ -730,24 +759,13 @@ fn pcapng_step(
             Step::Skip(len)
         }
         Block::EnhancedPacket(packet) => {
-            let (link_type, ts_ns) = match interface_time(
-                section,
-                packet.if_id,
-                packet.ts_high,
-                packet.ts_low,
-                "an enhanced packet block",
-            ) {
-                Ok(found) => found,
-                Err(message) => return Step::Corrupt(message),
+            let stamped = Stamped {
+                interface: packet.if_id,
+                ts_high: packet.ts_high,
+                ts_low: packet.ts_low,
+                orig_len: packet.origlen,
             };
-            frame_step(
-                base,
-                packet.packet_data(),
-                len,
-                packet.origlen,
-                ts_ns,
-                link_type,
-            )
+            packet_step(section, EPB_TYPE, stamped, base, packet.packet_data(), len)
         }
         Block::SimplePacket(packet) => {
             let Some(interface) = section.interfaces.first() else {
@@ -771,18 +789,13 @@ fn pcapng_step(
                     "an obsolete packet block claims more captured bytes than it holds".to_owned(),
                 );
             };
-            match interface_time(
-                section,
-                u32::from(packet.interface),
-                packet.ts_high,
-                packet.ts_low,
-                "an obsolete packet block",
-            ) {
-                Ok((link_type, ts_ns)) => {
-                    frame_step(base, packet.data, len, packet.orig_len, ts_ns, link_type)
-                }
-                Err(message) => Step::Corrupt(message),
-            }
+            let stamped = Stamped {
+                interface: u32::from(packet.interface),
+                ts_high: packet.ts_high,
+                ts_low: packet.ts_low,
+                orig_len: packet.orig_len,
+            };
+            packet_step(section, OPB_TYPE, stamped, base, packet.data, len)
         }
         Block::Unknown(unknown) => {
             stats.skipped(section.normalise_type(unknown.block_type));
@@ -799,28 +812,35 @@ fn pcapng_step(
     }
 }
 
-/// The link type and time in nanoseconds of a packet of interface `id`, which also becomes the
-/// section's last timestamp.
+/// The link type and time in nanoseconds of a packet, which also becomes the section's last
+/// timestamp.
 fn interface_time(
     section: &mut Section,
-    id: u32,
-    ts_high: u32,
-    ts_low: u32,
-    what: &str,
+    packet: &Stamped,
+    block_type: u32,
 ) -> Result<(u32, i64), String> {
+    let what = || pcapng::block_name(block_type);
+    let Stamped {
+        interface: id,
+        ts_high,
+        ts_low,
+        ..
+    } = *packet;
     let Some(interface) = usize::try_from(id)
         .ok()
         .and_then(|index| section.interfaces.get(index))
     else {
         return Err(format!(
-            "{what} names interface {id}, but its section describes only {} interface(s)",
+            "{} names interface {id}, but its section describes only {} interface(s)",
+            what(),
             section.interfaces.len()
         ));
     };
     let Some(ts_ns) = interface.ts_ns(ts_high, ts_low) else {
         return Err(format!(
-            "{what} has a timestamp outside the years 1970 to 2116 (raw value {:#x}, before \
+            "{} has a timestamp outside the years 1970 to 2116 (raw value {:#x}, before \
              the interface's resolution and offset apply)",
+            what(),
             (u64::from(ts_high) << 32) | u64::from(ts_low)
         ));
     };

@@ -14,7 +14,7 @@
 
 use super::{Anomaly, Details, DetectConfig, Kind};
 use crate::FastMap;
-use crate::sorted::{SortedRecords, from_signed, signed};
+use crate::sorted::{SortedRecords, from_signed, key, signed};
 use crate::time::Rfc3339;
 use crate::track::{Addr, At};
 use std::collections::VecDeque;
@@ -74,7 +74,7 @@ impl FloodDetector {
             self.sort_counts()?;
         }
         if failed {
-            let key = key(server, syn.ns, Some((syn.packet, client)));
+            let key = handshake_key(server, syn.ns, Some((syn.packet, client)));
             self.handshakes.push(key, |_| Ok(()))?;
         }
         Ok(())
@@ -83,7 +83,7 @@ impl FloodDetector {
     /// Moves the SYN counts held to the sorted handshakes.
     fn sort_counts(&mut self) -> io::Result<()> {
         for ((server, bucket), n) in self.syns.drain() {
-            let key = key(server, bucket.saturating_mul(BUCKET_NS), None);
+            let key = handshake_key(server, bucket.saturating_mul(BUCKET_NS), None);
             self.handshakes.push(key, |out| {
                 out.extend_from_slice(&n.to_le_bytes());
                 Ok(())
@@ -108,15 +108,15 @@ impl FloodDetector {
                 if let Some((_, done)) = server.take() {
                     done.finish(config, &mut found)?;
                 }
-                server = Some((server_key, Windows::new(event.server())));
+                server = Some((server_key, Windows::new(server_from(&server_key))));
             }
             let Some((_, windows)) = server.as_mut() else {
                 return Ok(());
             };
             windows.advance(time, config, &mut found)?;
             match event {
-                Event::Syns(_, n) => windows.count(time.div_euclid(BUCKET_NS), n),
-                Event::Failed(_, at, client) => windows.failures.push_back((at, client)),
+                Event::Syns(n) => windows.count(time.div_euclid(BUCKET_NS), n),
+                Event::Failed(at, client) => windows.failures.push_back((at, client)),
             }
             Ok(())
         })?;
@@ -127,36 +127,19 @@ impl FloodDetector {
     }
 }
 
-/// What one sorted record says.
+/// What one sorted record says of its server.
 enum Event {
-    /// SYNs to the server in the 100 ms from the record's time.
-    Syns(Addr, u64),
-    /// A handshake to the server that never completed.
-    Failed(Addr, At, IpAddr),
-}
-
-impl Event {
-    fn server(&self) -> Addr {
-        match *self {
-            Event::Syns(server, _) | Event::Failed(server, ..) => server,
-        }
-    }
+    /// SYNs in the 100 ms from the record's time.
+    Syns(u64),
+    /// A handshake that never completed.
+    Failed(At, IpAddr),
 }
 
 fn ip_bytes(ip: IpAddr) -> [u8; IP] {
-    let mut bytes = [0u8; IP];
-    let (family, octets) = bytes.split_at_mut(1);
     match ip {
-        IpAddr::V4(v4) => {
-            family.copy_from_slice(&[4]);
-            octets.iter_mut().zip(v4.octets()).for_each(|(b, o)| *b = o);
-        }
-        IpAddr::V6(v6) => {
-            family.copy_from_slice(&[6]);
-            octets.copy_from_slice(&v6.octets());
-        }
+        IpAddr::V4(v4) => key(&[&[4], &v4.octets()]),
+        IpAddr::V6(v6) => key(&[&[6], &v6.octets()]),
     }
-    bytes
 }
 
 fn ip_from(bytes: &[u8; IP]) -> IpAddr {
@@ -172,52 +155,45 @@ fn ip_from(bytes: &[u8; IP]) -> IpAddr {
 }
 
 /// The key of SYNs counted from `ns` (`failed` none) or of a failed handshake at `ns`.
-fn key(server: Addr, ns: i64, failed: Option<(Option<u64>, IpAddr)>) -> [u8; KEY] {
-    let mut key = [0u8; KEY];
-    let (server_bytes, rest) = key.split_at_mut(SERVER);
-    let (ip, port) = server_bytes.split_at_mut(IP);
-    ip.copy_from_slice(&ip_bytes(server.ip));
-    port.copy_from_slice(&server.port.to_be_bytes());
-    let (time, rest) = rest.split_at_mut(8);
-    time.copy_from_slice(&signed(ns));
-    if let Some((packet, client)) = failed {
-        let (kind, rest) = rest.split_at_mut(1);
-        kind.copy_from_slice(&[1]);
-        let (packet_bytes, client_bytes) = rest.split_at_mut(8);
-        let packet = packet.map_or(0, |p| p.saturating_add(1));
-        packet_bytes.copy_from_slice(&packet.to_be_bytes());
-        client_bytes.copy_from_slice(&ip_bytes(client));
+fn handshake_key(server: Addr, ns: i64, failed: Option<(Option<u64>, IpAddr)>) -> [u8; KEY] {
+    let (ip, port, time) = (ip_bytes(server.ip), server.port.to_be_bytes(), signed(ns));
+    match failed {
+        None => key(&[&ip, &port, &time]),
+        Some((packet, client)) => {
+            let packet = packet.map_or(0, |p| p.saturating_add(1)).to_be_bytes();
+            key(&[&ip, &port, &time, &[1], &packet, &ip_bytes(client)])
+        }
     }
-    key
+}
+
+/// The server that key bytes name.
+fn server_from(bytes: &[u8; SERVER]) -> Addr {
+    let (ip, port) = bytes.split_first_chunk::<IP>().unwrap_or((&[0; IP], &[]));
+    Addr {
+        ip: ip_from(ip),
+        port: port.first_chunk().map_or(0, |p| u16::from_be_bytes(*p)),
+    }
 }
 
 /// A record back: its server's key bytes, its time, and what it says.
 fn decode(key: &[u8; KEY], payload: &[u8]) -> ([u8; SERVER], i64, Event) {
-    let (server_bytes, rest) = key
+    let (server, rest) = key
         .split_first_chunk::<SERVER>()
         .unwrap_or((&[0; SERVER], &[]));
-    let (ip, port) = server_bytes
-        .split_first_chunk::<IP>()
-        .unwrap_or((&[0; IP], &[]));
-    let server = Addr {
-        ip: ip_from(ip),
-        port: port.first_chunk().map_or(0, |p| u16::from_be_bytes(*p)),
-    };
     let (time, rest) = rest.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
     let ns = from_signed(*time);
     let (kind, rest) = rest.split_first().unwrap_or((&0, &[]));
     let event = if *kind == 0 {
-        let n = payload.first_chunk().map_or(0, |n| u64::from_le_bytes(*n));
-        Event::Syns(server, n)
+        Event::Syns(payload.first_chunk().map_or(0, |n| u64::from_le_bytes(*n)))
     } else {
         let (packet, client) = rest.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
         let packet = u64::from_be_bytes(*packet).checked_sub(1);
         let client = client
             .first_chunk::<IP>()
             .map_or(IpAddr::from([0u8; 4]), ip_from);
-        Event::Failed(server, At { ns, packet }, client)
+        Event::Failed(At { ns, packet }, client)
     };
-    (*server_bytes, ns, event)
+    (*server, ns, event)
 }
 
 /// The episodes found so far, and their sources to be counted.
@@ -236,12 +212,11 @@ struct Episode {
 }
 
 impl Found {
-    fn source(&mut self, episode: usize, client: IpAddr) -> io::Result<()> {
-        let mut key = [0u8; SOURCE];
-        let (number, ip) = key.split_at_mut(8);
-        number.copy_from_slice(&(episode as u64).to_be_bytes());
-        ip.copy_from_slice(&ip_bytes(client));
-        self.sources.push(key, |_| Ok(()))
+    /// A source of the episode under way, the next one in `episodes`.
+    fn source(&mut self, client: IpAddr) -> io::Result<()> {
+        let number = (self.episodes.len() as u64).to_be_bytes();
+        self.sources
+            .push(key(&[&number, &ip_bytes(client)]), |_| Ok(()))
     }
 
     /// The episodes as anomalies, their distinct sources counted, by start time then server.
@@ -312,13 +287,13 @@ struct Windows {
     episode: Option<Open>,
 }
 
-/// The episode under way: its failures from number `start` to `end`, its number in `Found`.
+/// The episode under way: its failures from number `start` to `end`. It becomes the next in
+/// `Found::episodes` when it closes (one is under way at a time, and servers come one by one).
 struct Open {
     start: u64,
     end: u64,
     first: At,
     last: At,
-    number: usize,
 }
 
 impl Windows {
@@ -387,13 +362,13 @@ impl Windows {
         if count >= config.flood_count {
             let syns = self.syns_between(start.ns, last.ns).max(count);
             if (count as f64) >= config.flood_ratio * syns as f64 {
-                self.qualified(number, start, last, found);
+                self.qualified(number, start, last);
             }
         }
         self.failures.pop_front();
         self.front += 1;
         if let Some(open) = &self.episode {
-            found.source(open.number, client)?;
+            found.source(client)?;
             if open.end < self.front {
                 self.close(found);
             }
@@ -409,7 +384,7 @@ impl Windows {
 
     /// The window from failure `number` (at `start`) to the current end qualified: it makes an
     /// episode or, overlapping the one under way, extends it.
-    fn qualified(&mut self, number: u64, start: At, last: At, found: &mut Found) {
+    fn qualified(&mut self, number: u64, start: At, last: At) {
         match &mut self.episode {
             Some(open) => {
                 open.end = self.end;
@@ -421,14 +396,6 @@ impl Windows {
                     end: self.end,
                     first: start,
                     last,
-                    number: found.episodes.len(),
-                });
-                found.episodes.push(Episode {
-                    server: self.server,
-                    first: start,
-                    last,
-                    incomplete_handshakes: 0,
-                    syns: 0,
                 });
             }
         }
@@ -439,12 +406,13 @@ impl Windows {
         let Some(open) = self.episode.take() else {
             return;
         };
-        let syns = self.syns_between(open.first.ns, open.last.ns);
-        if let Some(episode) = found.episodes.get_mut(open.number) {
-            episode.last = open.last;
-            episode.incomplete_handshakes = open.end - open.start + 1;
-            episode.syns = syns;
-        }
+        found.episodes.push(Episode {
+            server: self.server,
+            first: open.first,
+            last: open.last,
+            incomplete_handshakes: open.end - open.start + 1,
+            syns: self.syns_between(open.first.ns, open.last.ns),
+        });
     }
 
     fn syns_between(&self, from_ns: i64, to_ns: i64) -> u64 {

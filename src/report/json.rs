@@ -5,7 +5,7 @@ use super::SCHEMA_VERSION;
 use super::record::ConnectionRecord;
 use super::summary::Summary;
 use crate::analyze::{InputStats, RunReport, Sink};
-use crate::sorted::{SortedRecords, signed};
+use crate::sorted::{SortedRecords, key, signed};
 use serde::Serialize;
 use std::io::{self, IoSlice, Write};
 
@@ -64,10 +64,7 @@ fn put_pretty(
 
 impl<W: Write> Sink for JsonDocument<W> {
     fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
-        let mut key = [0u8; 16];
-        let (time, id) = key.split_at_mut(8);
-        time.copy_from_slice(&signed(record.first.time_ns));
-        id.copy_from_slice(&record.id.to_be_bytes());
+        let key = key(&[&signed(record.first.time_ns), &record.id.to_be_bytes()]);
         let scratch = &mut self.scratch;
         self.connections
             .push(key, |out| put_pretty(&record, ELEMENT_INDENT, scratch, out))
