@@ -3,6 +3,7 @@
 
 Usage: report.py RESULTS_DIR OUT_DIR
        COMMAND | report.py --digest PREFIX     (PREFIX.sha256 and the last line in PREFIX.out)
+       report.py --merge PREFIX ROUNDS         (PREFIX.roundN.json, one run each, into PREFIX.json)
 
 RESULTS_DIR holds manifest.tsv (id, capture, tool, command), and for every id: ID.json
 (hyperfine --export-json), ID.time (/usr/bin/time -v), ID.out (the command's standard output
@@ -147,9 +148,27 @@ def digest(prefix):
         f.write(h.hexdigest() + "\n")
 
 
+def merge(prefix, rounds):
+    """One hyperfine export with the times of every round's single run."""
+    times = []
+    for n in range(1, rounds + 1):
+        name = f"{prefix}.round{n}.json"
+        with open(name) as f:
+            times += json.load(f)["results"][0]["times"]
+        os.remove(name)
+    ordered = sorted(times)
+    half = len(ordered) // 2
+    median = ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+    with open(prefix + ".json", "w") as f:
+        json.dump({"results": [{"median": median, "times": times}]}, f)
+
+
 def main():
     if sys.argv[1] == "--digest":
         digest(sys.argv[2])
+        return
+    if sys.argv[1] == "--merge":
+        merge(sys.argv[2], int(sys.argv[3]))
         return
     res, out = sys.argv[1], sys.argv[2]
     rows = load(res)
@@ -235,10 +254,12 @@ def main():
              "outputs byte-identical; " if len(outs) == 1 else "**outputs differ**; ")
     else:
         line("--threads", ["flag absent", "flag absent"], None)
-    pn = ratio(med("pcapng", "tcplife"), med("many", "tcplife"))
-    pf = ratio(med("pcapng", "floor"), med("many", "floor"))
+    pn = ratio(med("pcapng", "tcplife"), med("pcapng", "tcplife-pcap"))
+    pf = ratio(med("pcapng", "floor"), med("pcapng", "floor-pcap"))
     line("pcapng / pcap, same packets (≤ 1.2)", [fmt_ratio(pn), ""],
-         None if pn is None else pn <= 1.2, f"floor: {fmt_ratio(pf)}; ")
+         None if pn is None else pn <= 1.2,
+         f"timed in turns: {secs(med('pcapng', 'tcplife'))} vs "
+         f"{secs(med('pcapng', 'tcplife-pcap'))}; floor: {fmt_ratio(pf)}; ")
     gz, gd = med("gzip", "tcplife"), med("gzip", "gzip-dc")
     line("gzip: tcplife on .pcap.gz / `gzip -dc` alone (≈ 1)",
          [fmt_ratio(ratio(gz, gd)), ""], None,

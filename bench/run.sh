@@ -158,6 +158,7 @@ mkdir -p "$RES"
 MANIFEST=$RES/manifest.tsv
 printf 'id\tcapture\ttool\tcommand\n' >"$MANIFEST"
 
+# RUNS 0: only the /usr/bin/time run; the timed runs are left to `alternate`.
 measure() { # CAPTURE TOOL RUNS -- COMMAND...   (results in $RES/CAPTURE.TOOL.*)
     local capture=$1 tool=$2 runs=$3
     local id=$capture.$tool
@@ -178,9 +179,29 @@ measure() { # CAPTURE TOOL RUNS -- COMMAND...   (results in $RES/CAPTURE.TOOL.*)
         /usr/bin/time -v -o "$RES/$id.time" "$@" >"$keep" 2>"$RES/$id.err" ||
             die "$id failed (exit $?): see $RES/$id.err"
     fi
+    [[ $runs -gt 0 ]] || return 0
     hyperfine -N --output=null --style=none --runs "$runs" \
         --export-json "$RES/$id.json" -- "$line" >/dev/null 2>"$RES/$id.hyperfine.err" ||
         die "hyperfine failed on $id: see $RES/$id.hyperfine.err"
+}
+
+# Times commands already given to `measure` (with RUNS 0) in turns, one run of each per round,
+# so that a ratio between them is not the machine's drift between two blocks of runs.
+alternate() { # RUNS ID...
+    local runs=$1 round id
+    shift
+    for ((round = 1; round <= runs; round++)); do
+        for id in "$@"; do
+            hyperfine -N --output=null --style=none --runs 1 \
+                --export-json "$RES/$id.round$round.json" -- \
+                "$(awk -F'\t' -v id="$id" '$1 == id { print $4 }' "$MANIFEST")" \
+                >/dev/null 2>"$RES/$id.hyperfine.err" ||
+                die "hyperfine failed on $id: see $RES/$id.hyperfine.err"
+        done
+    done
+    for id in "$@"; do
+        python3 "$HERE/report.py" --merge "$RES/$id" "$runs"
+    done
 }
 
 THREADS=()
@@ -218,8 +239,12 @@ for cap in many bulk; do
 done
 
 say "timing the copies of many.pcap"
-measure pcapng tcplife "$RUNS" -- "$TCPLIFE" analyze --quiet --format jsonl "$OUT/many.pcapng"
-measure pcapng floor "$RUNS" -- "$FLOOR" "$OUT/many.pcapng"
+# pcapng against pcap: the same packets, timed in turns.
+measure pcapng tcplife 0 -- "$TCPLIFE" analyze --quiet --format jsonl "$OUT/many.pcapng"
+measure pcapng tcplife-pcap 0 -- "$TCPLIFE" analyze --quiet --format jsonl "$MANY"
+measure pcapng floor 0 -- "$FLOOR" "$OUT/many.pcapng"
+measure pcapng floor-pcap 0 -- "$FLOOR" "$MANY"
+alternate "$RUNS" pcapng.tcplife pcapng.tcplife-pcap pcapng.floor pcapng.floor-pcap
 measure gzip tcplife "$RUNS" -- "$TCPLIFE" analyze --quiet --format jsonl "$OUT/many.pcap.gz"
 measure gzip gzip-dc "$RUNS" -- gzip -dc "$OUT/many.pcap.gz"
 measure x2 tcplife "$SLOW_RUNS" -- "$TCPLIFE" analyze --quiet --format jsonl "$OUT/many-x2.pcap"
