@@ -8,8 +8,9 @@ use super::presence::{Reuse, Stay, Until};
 use crate::FastMap;
 use crate::inline::InlineVec;
 use crate::track::State;
+use std::cmp::Reverse;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 /// A number per state, in RFC order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -127,15 +128,19 @@ fn ceil_div(a: i64, b: i64) -> i64 {
     a.div_euclid(b) + i64::from(a.rem_euclid(b) != 0)
 }
 
-/// `Grids::time_waits` is never swept below this size.
+/// `Grids::expiries` is never rebuilt below this size.
 const SWEEP_MIN: usize = 1024;
 
 /// Delta grids by group key, sharing one grid. A change later than the last packet read (a
 /// TIME-WAIT timer) waits until the capture reaches it, and is dropped if the capture ends
-/// first; those waiting are the endpoints in TIME-WAIT at the moment, never more. Waiting
-/// changes are summed by instant, group and state, so a reuse that cuts a TIME-WAIT short
-/// cancels its timer instead of queueing a second change. The endpoints in TIME-WAIT are also
-/// kept by connection, so that a new SYN on the 4-tuple can end them all.
+/// first; those waiting are the endpoints in TIME-WAIT at the moment, never more.
+///
+/// TIME-WAIT timers wait by connection, so that a new SYN on the 4-tuple can end them all, and
+/// a queue of their times says when each is due; a reuse ends a connection's TIME-WAIT by
+/// taking the connection out, and its queued time then finds nothing. (Nearly every connection
+/// of a busy client ends in TIME-WAIT and most are reused: kept with the other waiting changes,
+/// in a tree by time, each was put in and taken out again, a tenth of the run's time.) Other
+/// waiting changes are summed by instant, group and state.
 ///
 /// A group is known by its number (the order it was first named in) inside: keys (addresses)
 /// are compared once per record, not at every change.
@@ -149,11 +154,16 @@ pub struct Grids<K: Ord> {
     cells: usize,
     /// The last packet's time.
     clock: i64,
-    /// Changes not yet due, by time: they lie after every packet read so far.
+    /// Changes not yet due, by time, other than TIME-WAIT timers: they lie after every packet
+    /// read so far.
     pending: BTreeMap<(i64, usize, State), i64>,
-    /// By connection id: the groups of its endpoints in TIME-WAIT until a timer still ahead.
+    /// By connection id: the groups of its endpoints in TIME-WAIT, each with its timer, while
+    /// one of them is still ahead.
     time_waits: FastMap<u64, Timers>,
-    /// Past timers are swept out of `time_waits` when it grows beyond this.
+    /// When each connection's timers fall due (one entry per connection and distinct time);
+    /// entries of connections taken out by a reuse are skipped when they come up.
+    expiries: BinaryHeap<Reverse<(i64, u64)>>,
+    /// `expiries` is rebuilt from `time_waits` when it grows beyond this.
     sweep_at: usize,
     /// One endpoint's changes: those due (by grid index, netted before they touch the grid)
     /// and those to wait for (by time).
@@ -185,6 +195,7 @@ impl<K: Ord + Clone> Grids<K> {
             clock: i64::MIN,
             pending: BTreeMap::new(),
             time_waits: HashMap::default(),
+            expiries: BinaryHeap::new(),
             sweep_at: SWEEP_MIN,
             scratch: (Vec::new(), Vec::new()),
         }
@@ -250,6 +261,28 @@ impl<K: Ord + Clone> Grids<K> {
             let ((t, group, state), delta) = entry.remove_entry();
             self.apply(group, t, state, delta);
         }
+        while let Some(&Reverse((t, id))) = self.expiries.peek() {
+            if t > self.clock {
+                break;
+            }
+            self.expiries.pop();
+            self.expire(id, t);
+        }
+    }
+
+    /// Connection `id`'s TIME-WAIT timers at `t` are due: its endpoints leave TIME-WAIT. It is
+    /// forgotten after its last timer (they come up in time order).
+    fn expire(&mut self, id: u64, t: i64) {
+        let Some(timers) = self.time_waits.get(&id) else {
+            return;
+        };
+        let timers = timers.clone();
+        for &(group, _) in timers.as_slice().iter().filter(|&&(_, at)| at == t) {
+            self.apply(group, t, State::TimeWait, -1);
+        }
+        if !any_after(&timers, t) {
+            self.time_waits.remove(&id);
+        }
     }
 
     /// Counts the stays of one endpoint of connection `id` in each of the groups `keys`. A
@@ -282,14 +315,26 @@ impl<K: Ord + Clone> Grids<K> {
                 self.apply_at(group, k, state, delta);
             }
             for &(t, state, delta) in &later {
-                self.wait(group, t, state, delta);
                 if state == State::TimeWait && delta < 0 {
-                    self.time_waits.entry(id).or_default().push((group, t));
+                    self.time_wait_until(id, group, t);
+                } else {
+                    self.wait(group, t, state, delta);
                 }
             }
         }
         self.scratch = (due, later);
-        self.sweep_time_waits();
+        self.sweep_expiries();
+    }
+
+    /// An endpoint of connection `id`, counted in `group`, is in TIME-WAIT until `t`, after the
+    /// last packet read.
+    fn time_wait_until(&mut self, id: u64, group: usize, t: i64) {
+        let timers = self.time_waits.entry(id).or_default();
+        let queued = timers.as_slice().iter().any(|&(_, at)| at == t);
+        timers.push((group, t));
+        if !queued {
+            self.expiries.push(Reverse((t, id)));
+        }
     }
 
     /// A new SYN reused the 4-tuple of connection `reuse.previous`: every endpoint of it still
@@ -297,22 +342,30 @@ impl<K: Ord + Clone> Grids<K> {
     /// before this record came (a long connection reused the 4-tuple), the endpoint that the
     /// reuse names is ended, in `fallback` groups.
     pub fn reused(&mut self, reuse: Reuse, fallback: &[K]) {
-        let clock = self.clock;
-        let ended = match self.time_waits.remove(&reuse.previous) {
-            Some(timers) if any_after(&timers, clock) => timers,
-            _ => {
-                let mut timers = Timers::default();
-                for k in fallback {
-                    timers.push((self.number(k), reuse.timer_ns));
-                }
-                timers
+        let Some(waiting) = self.time_waits.remove(&reuse.previous) else {
+            for k in fallback {
+                let group = self.number(k);
+                self.cut_short(group, reuse.at_ns, reuse.timer_ns);
             }
+            return;
         };
-        for &(group, timer) in ended.as_slice() {
-            if reuse.at_ns < timer {
-                self.change(group, reuse.at_ns, State::TimeWait, -1);
-                self.change(group, timer, State::TimeWait, 1);
+        for &(group, timer) in waiting.as_slice() {
+            match (timer > self.clock, reuse.at_ns < timer) {
+                // Taken out of `time_waits`, the timer will never count: the new end does.
+                (true, true) => self.change(group, reuse.at_ns, State::TimeWait, -1),
+                // Not cut short after all (a SYN dated after the timer): the timer still counts.
+                (true, false) => self.wait(group, timer, State::TimeWait, -1),
+                (false, _) => self.cut_short(group, reuse.at_ns, timer),
             }
+        }
+    }
+
+    /// An endpoint whose TIME-WAIT counts until `timer` (past, or waiting among the other
+    /// changes) left it at `at` instead.
+    fn cut_short(&mut self, group: usize, at: i64, timer: i64) {
+        if at < timer {
+            self.change(group, at, State::TimeWait, -1);
+            self.change(group, timer, State::TimeWait, 1);
         }
     }
 
@@ -327,14 +380,24 @@ impl<K: Ord + Clone> Grids<K> {
         n
     }
 
-    /// Forgets the TIME-WAITs whose timer has passed, now and then (amortised).
-    fn sweep_time_waits(&mut self) {
-        if self.time_waits.len() <= self.sweep_at {
+    /// Drops the queued times of connections a reuse took out, now and then (amortised): the
+    /// queue is made again from the connections still waiting.
+    fn sweep_expiries(&mut self) {
+        if self.expiries.len() <= self.sweep_at {
             return;
         }
-        let clock = self.clock;
-        self.time_waits.retain(|_, timers| any_after(timers, clock));
-        self.sweep_at = (self.time_waits.len() * 2).max(SWEEP_MIN);
+        let mut queued: Vec<Reverse<(i64, u64)>> = Vec::with_capacity(self.time_waits.len());
+        for (&id, timers) in &self.time_waits {
+            let first = queued.len();
+            for &(_, t) in timers.as_slice() {
+                let seen = queued.get(first..).unwrap_or_default();
+                if t > self.clock && !seen.contains(&Reverse((t, id))) {
+                    queued.push(Reverse((t, id)));
+                }
+            }
+        }
+        self.expiries = BinaryHeap::from(queued);
+        self.sweep_at = (self.expiries.len() * 2).max(SWEEP_MIN);
     }
 
     fn change(&mut self, group: usize, t: i64, state: State, delta: i64) {
@@ -528,6 +591,194 @@ mod tests {
             })
             .collect();
         assert_eq!(at_40, vec![0, 0, 0], "all left TIME-WAIT at the reuse");
+    }
+
+    /// What the grids must hold at the end, worked out directly: every change is listed with
+    /// its time; a TIME-WAIT timer still ahead when its 4-tuple is reused is struck out (the
+    /// endpoint left at the SYN instead), and at the end the changes up to the clock are summed
+    /// per cell. No queue, no netting, no early application.
+    #[derive(Default)]
+    struct Model {
+        clock: i64,
+        /// (group, time, state, delta, still counts)
+        changes: Vec<(u8, i64, State, i64, bool)>,
+        /// By connection: its TIME-WAIT timers still ahead when made (group, time, change).
+        timers: HashMap<u64, Vec<(u8, i64, usize)>>,
+    }
+
+    impl Model {
+        fn change(&mut self, group: u8, t: i64, state: State, delta: i64) -> usize {
+            self.changes.push((group, t, state, delta, true));
+            self.changes.len() - 1
+        }
+
+        fn add_stays(&mut self, id: u64, keys: &[u8], stays: &[Stay]) {
+            for stay in stays {
+                for &g in keys {
+                    self.change(g, stay.from_ns, stay.state, 1);
+                    if let Until::At(t) = stay.until {
+                        let n = self.change(g, t, stay.state, -1);
+                        if stay.state == State::TimeWait && t > self.clock {
+                            self.timers.entry(id).or_default().push((g, t, n));
+                        }
+                    }
+                }
+            }
+        }
+
+        fn reused(&mut self, reuse: Reuse, fallback: &[u8]) {
+            let timers = self.timers.remove(&reuse.previous).unwrap_or_default();
+            let at = reuse.at_ns;
+            if !timers.iter().any(|&(_, t, _)| t > self.clock) {
+                for &g in fallback {
+                    if at < reuse.timer_ns {
+                        self.change(g, at, State::TimeWait, -1);
+                        self.change(g, reuse.timer_ns, State::TimeWait, 1);
+                    }
+                }
+                return;
+            }
+            for (g, t, n) in timers {
+                if at >= t {
+                    continue;
+                }
+                self.change(g, at, State::TimeWait, -1);
+                if t > self.clock {
+                    if let Some(c) = self.changes.get_mut(n) {
+                        c.4 = false;
+                    }
+                } else {
+                    self.change(g, t, State::TimeWait, 1);
+                }
+            }
+        }
+
+        /// The counts over time of each group: (grid index, counts) where they change.
+        fn steps(&self, width: i64) -> BTreeMap<u8, Vec<(i64, Counts)>> {
+            let mut deltas: BTreeMap<u8, BTreeMap<i64, Counts>> = BTreeMap::new();
+            for &(g, t, state, delta, counts) in &self.changes {
+                if counts && t <= self.clock {
+                    let k = ceil_div(t, width);
+                    deltas
+                        .entry(g)
+                        .or_default()
+                        .entry(k)
+                        .or_default()
+                        .add(state, delta);
+                }
+            }
+            let running = |cells: BTreeMap<i64, Counts>| {
+                let mut sum = Counts::default();
+                steps(cells.into_iter().map(move |(k, delta)| {
+                    sum.add_all(&delta);
+                    (k, sum)
+                }))
+            };
+            deltas
+                .into_iter()
+                .map(|(g, cells)| (g, running(cells)))
+                .collect()
+        }
+    }
+
+    /// Running counts (in time order), kept only where they change.
+    fn steps(running: impl Iterator<Item = (i64, Counts)>) -> Vec<(i64, Counts)> {
+        let mut last = Counts::default();
+        let mut out = Vec::new();
+        for (k, counts) in running {
+            if counts != last {
+                out.push((k, counts));
+                last = counts;
+            }
+        }
+        out
+    }
+
+    /// One record for both: connection `id`'s endpoints (one or two, each in group 0 and a
+    /// host group of its own): ESTABLISHED then, when `tw` > 0, TIME-WAIT for `tw`, read at
+    /// the clock `now`; and maybe a reuse of an earlier connection.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        g: &mut Grids<u8>,
+        m: &mut Model,
+        id: u64,
+        now: i64,
+        host: u8,
+        sides: u8,
+        lengths: (i64, i64),
+        reuse: Option<Reuse>,
+    ) {
+        g.advance(now);
+        m.clock = m.clock.max(now);
+        let (established, tw) = lengths;
+        for side in 0..sides {
+            let ends = now - i64::from(side) * 3;
+            let mut stays = vec![stay(
+                State::Established,
+                ends - established,
+                Until::At(ends),
+            )];
+            if tw > 0 {
+                stays.push(stay(
+                    State::TimeWait,
+                    ends,
+                    Until::At(ends + tw + i64::from(side)),
+                ));
+            }
+            let keys = [0, host + side];
+            g.add_stays(id, &keys, &stays);
+            m.add_stays(id, &keys, &stays);
+        }
+        if let Some(r) = reuse {
+            g.reused(r, &[0, host]);
+            m.reused(r, &[0, host]);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Records of connections that end in TIME-WAIT (one or both ends), some reusing an
+        /// earlier one's 4-tuple before, at or after its timer, with the capture ending before
+        /// some timers: the grids hold what the direct model says, whether the queue of timers
+        /// is rebuilt after every record or only past its size floor.
+        #[test]
+        fn time_wait_timers_and_reuses_count_as_the_direct_model_says(
+            ops in proptest::collection::vec(
+                (0i64..40, 1u8..4, 1u8..3, (0i64..60, 0i64..400),
+                 proptest::option::of((1u64..20, 0i64..30, 0i64..400))),
+                1..120,
+            ),
+            rebuild_always in proptest::bool::ANY,
+        ) {
+            let width = 10;
+            let mut g: Grids<u8> = Grids::new(0, width);
+            let mut m = Model { clock: i64::MIN, ..Model::default() };
+            let mut now = 1_000;
+            for (id, (gap, host, sides, lengths, reuse)) in (1u64..).zip(ops) {
+                now += gap;
+                let reuse = reuse
+                    .filter(|&(back, _, _)| back < id)
+                    .map(|(back, syn_back, timer)| Reuse {
+                        previous: id - back,
+                        side: crate::track::Side::Server,
+                        at_ns: now - syn_back,
+                        timer_ns: now - syn_back + timer,
+                    });
+                if rebuild_always {
+                    g.sweep_at = 0;
+                }
+                record(&mut g, &mut m, id, now, host, sides, lengths, reuse);
+            }
+            let held: BTreeMap<u8, Vec<(i64, Counts)>> = g
+                .groups()
+                .map(|(&key, grid)| (key, steps(grid.running())))
+                .filter(|(_, steps)| !steps.is_empty())
+                .collect();
+            let mut expected = m.steps(width);
+            expected.retain(|_, steps| !steps.is_empty());
+            proptest::prop_assert_eq!(held, expected);
+        }
     }
 
     #[test]
