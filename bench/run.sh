@@ -227,13 +227,17 @@ fi
 for cap in many bulk; do
     file=$OUT/$cap.pcap
     say "timing on $cap.pcap"
-    measure "$cap" read-only "$RUNS" -- "$FLOOR" --read-only "$file"
-    measure "$cap" floor "$RUNS" -- "$FLOOR" "$file"
-    measure "$cap" tcplife "$RUNS" -- "$TCPLIFE" analyze --quiet --format jsonl "$file"
+    # The floor and tcplife's variants in turns: their ratios are the targets.
+    turns=("$cap.read-only" "$cap.floor" "$cap.tcplife")
+    measure "$cap" read-only 0 -- "$FLOOR" --read-only "$file"
+    measure "$cap" floor 0 -- "$FLOOR" "$file"
+    measure "$cap" tcplife 0 -- "$TCPLIFE" analyze --quiet --format jsonl "$file"
     for n in "${THREADS[@]}"; do
-        measure "$cap" "tcplife-t$n" "$RUNS" -- \
+        measure "$cap" "tcplife-t$n" 0 -- \
             "$TCPLIFE" analyze --quiet --format jsonl --threads "$n" "$file"
+        turns+=("$cap.tcplife-t$n")
     done
+    alternate "$RUNS" "${turns[@]}"
     measure "$cap" tcptrace "$SLOW_RUNS" -- tcptrace -n "$file"
     measure "$cap" tshark "$SLOW_RUNS" -- tshark -r "$file" -q -z conv,tcp
 done
