@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import statistics
 import sys
 
 TOOLS = [
@@ -156,11 +157,8 @@ def merge(prefix, rounds):
         with open(name) as f:
             times += json.load(f)["results"][0]["times"]
         os.remove(name)
-    ordered = sorted(times)
-    half = len(ordered) // 2
-    median = ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
     with open(prefix + ".json", "w") as f:
-        json.dump({"results": [{"median": median, "times": times}]}, f)
+        json.dump({"results": [{"median": statistics.median(times), "times": times}]}, f)
 
 
 def main():

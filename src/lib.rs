@@ -22,3 +22,16 @@ pub mod track;
 /// on addresses and ids and still seeded per process, so a capture cannot be crafted to
 /// collide. No output depends on a map's order (records are ordered by id, episodes by time).
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// splitmix64's finaliser: every input bit moves every output bit. For hashes that must be the
+/// same on every run and machine (shares, sampling, slots), where [`FastMap`]'s are seeded.
+pub(crate) fn mix(x: u64) -> u64 {
+    let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// splitmix64 whole: its increment added, then [`mix`] (so that 0 does not map to 0).
+pub(crate) fn splitmix64(x: u64) -> u64 {
+    mix(x.wrapping_add(0x9e37_79b9_7f4a_7c15))
+}

@@ -6,6 +6,7 @@
 use super::Encoder;
 use crate::decode::Segment;
 use crate::detect::{DetectConfig, detect};
+use crate::mix;
 use crate::report::record::ConnectionRecord;
 use crate::report::summary::SummaryBuilder;
 use crate::states::{PeakInput, Stay};
@@ -337,13 +338,6 @@ fn endpoint(ip: IpAddr, port: u16) -> u64 {
         }
     };
     bits.rotate_left(16) ^ u64::from(port)
-}
-
-/// The splitmix64 finaliser: every input bit moves every output bit.
-fn mix(x: u64) -> u64 {
-    let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 #[cfg(test)]

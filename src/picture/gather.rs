@@ -8,6 +8,7 @@ use super::notes::note;
 use crate::analyze::{RunReport, Sink};
 use crate::detect::{Kind, Severity};
 use crate::report::record::{ConnectionRecord, EndpointAddr, StateTimeline};
+use crate::splitmix64;
 use crate::track::{Outcome, State};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -152,14 +153,6 @@ fn both_periods(r: &ConnectionRecord, state: State) -> Vec<(i64, i64)> {
     p
 }
 
-/// A well-mixed 64-bit hash (SplitMix64's finaliser): the sample is the same on every run.
-fn mix(id: u64) -> u64 {
-    let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// The Gantt lane of a record.
 pub fn lane(r: &ConnectionRecord) -> Lane {
     Lane {
@@ -208,7 +201,8 @@ impl Gather {
         for (a, b) in both_periods(r, State::TimeWait) {
             c.add(a, b, Track::TimeWait);
         }
-        self.sample.offer(mix(r.id), || lane(r));
+        // splitmix64 of the id: the sample is the same on every run.
+        self.sample.offer(splitmix64(r.id), || lane(r));
     }
 
     fn tabulate(&mut self, r: &ConnectionRecord) {
@@ -294,8 +288,8 @@ mod tests {
     }
 
     #[test]
-    fn mix_spreads_ids() {
-        let mut keys: Vec<u64> = (1..=1000).map(mix).collect();
+    fn the_sampling_hash_spreads_ids() {
+        let mut keys: Vec<u64> = (1..=1000).map(splitmix64).collect();
         keys.sort_unstable();
         keys.dedup();
         assert_eq!(keys.len(), 1000);

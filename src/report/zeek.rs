@@ -4,6 +4,7 @@
 
 use super::record::{ConnectionRecord, EndpointAddr};
 use crate::analyze::{RunReport, Sink};
+use crate::splitmix64;
 use crate::time::Rfc3339;
 use crate::track::History;
 use crate::track::zeek::ZeekRow;
@@ -279,8 +280,8 @@ struct Uid(u64, u64);
 impl std::fmt::Display for Uid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        let a = mix(self.0 ^ mix(self.1.wrapping_add(0x5eed)));
-        let b = mix(a ^ 0x9e37_79b9_7f4a_7c15) >> 32;
+        let a = splitmix64(self.0 ^ splitmix64(self.1.wrapping_add(0x5eed)));
+        let b = splitmix64(a ^ 0x9e37_79b9_7f4a_7c15) >> 32;
         // 96 bits in 17 base62 digits (62^17 > 2^96), low digit first.
         let mut v = (u128::from(a) << 32) | u128::from(b);
         let mut text = [b'0'; 17];
@@ -295,14 +296,6 @@ impl std::fmt::Display for Uid {
         }
         Ok(())
     }
-}
-
-/// splitmix64's finaliser.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ impl std::hash::Hasher for SlotHasher {
     /// hashbrown picks the slot from the low bits and compares the top seven (its tag) before
     /// the key: those are always mixed, so that neighbours do not share a tag.
     fn finish(&self) -> u64 {
-        let mixed = splitmix(self.index);
+        let mixed = crate::mix(self.index);
         match self.slots {
             Slots::Near => (self.index & (u64::MAX >> 7)) | (mixed & !(u64::MAX >> 7)),
             Slots::Scattered => mixed,
@@ -117,13 +117,6 @@ impl std::hash::Hasher for SlotHasher {
     fn write_i64(&mut self, k: i64) {
         self.index = u64::from_ne_bytes(k.to_ne_bytes());
     }
-}
-
-/// splitmix64's finaliser: every input bit reaches every output bit.
-fn splitmix(x: u64) -> u64 {
-    let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 impl DeltaGrid {
