@@ -201,8 +201,8 @@ impl Shard {
 
     /// Takes one item; what finished waits for [`Shard::produce`]. A sweep gives the number
     /// of connections held just before it.
-    pub fn take(&mut self, item: Item) -> Option<usize> {
-        match item {
+    pub fn take(&mut self, item: &Item) -> Option<usize> {
+        match *item {
             Item::Sweep { now, point } => {
                 let held = self.table.len();
                 self.table.sweep(now);
@@ -210,16 +210,16 @@ impl Shard {
                 Some(held)
             }
             Item::Segment {
-                seg,
+                ref seg,
                 at,
                 now,
                 checksum_ok,
             } => {
                 self.table.advance(now);
                 if checksum_ok {
-                    self.table.on_segment(&seg, at);
+                    self.table.on_segment(seg, at);
                 } else {
-                    self.table.on_corrupt_segment(&seg, at);
+                    self.table.on_corrupt_segment(seg, at);
                 }
                 self.collect(Point::Packet(at.packet.unwrap_or_default()), now);
                 None
