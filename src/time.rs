@@ -20,23 +20,68 @@ const SECOND_DIGITS: usize = 10;
 const NS_DIGITS: usize = SECOND_DIGITS + 9;
 const TEN_DIGIT_SECONDS: i64 = 1_000_000_000;
 
-/// A second's text: its RFC 3339 prefix, and its decimal digits when it has ten.
+/// What JSON puts between a time's nanoseconds and its text (after `"time_ns":`).
+const BETWEEN: &[u8; 8] = b",\"time\":";
+/// `NS,"time":"TEXT"`: a time as JSON gives it both ways, for a ten-digit second...
+const BOTH_LEN: usize = NS_DIGITS + BETWEEN.len() + 1 + RFC3339_LEN + 1;
+/// ...where its nine digits below the second go twice, after the second's digits and after its
+/// text's prefix.
+const NS_FRACTION_AT: usize = SECOND_DIGITS;
+const TEXT_AT: usize = NS_DIGITS + BETWEEN.len() + 1;
+const TEXT_FRACTION_AT: usize = TEXT_AT + PREFIX_LEN;
+
+/// A second's text: `NS,"time":"TEXT"` for every time in it but the nine digits below the
+/// second (twice), which are left as zeros. The RFC 3339 prefix is its own part; the digits in
+/// front are the second's when it has ten (not otherwise, and then they are not used).
 #[derive(Clone, Copy)]
 struct SecondText {
     second: i64,
-    prefix: [u8; PREFIX_LEN],
-    digits: [u8; SECOND_DIGITS],
+    both: [u8; BOTH_LEN],
+}
+
+impl SecondText {
+    fn new(second: i64) -> Option<SecondText> {
+        let mut prefix = [0; PREFIX_LEN];
+        Rfc3339(second.saturating_mul(NANOS)).write_prefix(&mut prefix)?;
+        let mut text = SecondText {
+            second,
+            both: [b'0'; BOTH_LEN],
+        };
+        put_digits(&mut text.both, 0, second.unsigned_abs(), SECOND_DIGITS);
+        put(&mut text.both, NS_DIGITS, BETWEEN);
+        put(&mut text.both, TEXT_AT - 1, b"\"");
+        put(&mut text.both, TEXT_AT, &prefix);
+        put(&mut text.both, BOTH_LEN - 2, b"Z\"");
+        Some(text)
+    }
+
+    fn prefix(&self) -> &[u8; PREFIX_LEN] {
+        self.both
+            .get(TEXT_AT..)
+            .and_then(<[u8]>::first_chunk)
+            .unwrap_or(&[0; PREFIX_LEN])
+    }
 }
 
 thread_local! {
-    /// The second last written, and its text.
-    static LAST_SECOND: std::cell::Cell<SecondText> = const {
-        std::cell::Cell::new(SecondText {
-            second: i64::MIN,
-            prefix: [0; PREFIX_LEN],
-            digits: [0; SECOND_DIGITS],
-        })
+    /// The two seconds last written, the latest first, and their text: read in place (a copy
+    /// would cost as much as the rest of writing a time). Two, because a record's times lie in
+    /// two seconds: when it happened, and when its TIME-WAIT ends a minute later.
+    static LAST_SECONDS: std::cell::RefCell<[SecondText; 2]> = const {
+        std::cell::RefCell::new(
+            [SecondText {
+                second: i64::MIN,
+                both: [0; BOTH_LEN],
+            }; 2],
+        )
     };
+}
+
+/// Copies `part` into `buf` at `at`; nothing when that is not inside `buf`.
+fn put<const N: usize>(buf: &mut [u8], at: usize, part: &[u8; N]) {
+    if let Some(to) = buf.get_mut(at..).and_then(<[u8]>::first_chunk_mut::<N>) {
+        *to = *part;
+    }
 }
 
 /// "00" to "99", for two digits at a time.
@@ -79,34 +124,34 @@ impl Rfc3339 {
         }
     }
 
-    /// Appends the time as integer nanoseconds (as `itoa` writes it), then `between`, then as
-    /// [`Rfc3339::push_quoted`] does: JSON gives every time both ways, and one split into second
-    /// and nanoseconds serves both (the nine digits after the second are the same in each, and
-    /// the second's digits are kept with its text).
-    pub fn push_ns_and_quoted<const N: usize>(self, between: &[u8; N], out: &mut Vec<u8>) {
+    /// Appends `NS,"time":"TEXT"`: the time as integer nanoseconds (as `itoa` writes it),
+    /// then as [`Rfc3339::push_quoted`] does after JSON's next field name; every time in a
+    /// record is given both ways. The second's part of both is kept with its text, so what is
+    /// left is the nine digits below it, written once and copied into their two places, and
+    /// one copy of constant length.
+    pub fn push_ns_and_time(self, out: &mut Vec<u8>) {
         let second = self.0.div_euclid(NANOS);
-        let Some(text) = Self::second_text(second).filter(|_| second >= TEN_DIGIT_SECONDS) else {
+        let fraction = self.fraction();
+        let start = out.len();
+        let written = second >= TEN_DIGIT_SECONDS
+            && Self::with_second_text(second, |text| out.extend_from_slice(&text.both)).is_some();
+        if !written {
             out.extend_from_slice(itoa::Buffer::new().format(self.0).as_bytes());
-            out.extend_from_slice(between);
+            out.extend_from_slice(BETWEEN);
             self.push_quoted(out);
             return;
-        };
-        let mut quoted = [b'"'; RFC3339_LEN + 2];
-        if let Some(buf) = quoted.get_mut(1..).and_then(<[u8]>::first_chunk_mut) {
-            self.write_in(&text, buf);
         }
-        let mut ns = [0u8; NS_DIGITS];
-        let (whole, fraction) = ns.split_at_mut(SECOND_DIGITS);
-        whole.copy_from_slice(&text.digits);
-        if let Some(nine) = quoted
-            .get(1 + PREFIX_LEN..)
-            .and_then(<[u8]>::first_chunk::<9>)
-        {
-            fraction.copy_from_slice(nine);
+        if let Some(both) = out.get_mut(start..) {
+            put(both, NS_FRACTION_AT, &fraction);
+            put(both, TEXT_FRACTION_AT, &fraction);
         }
-        out.extend_from_slice(&ns);
-        out.extend_from_slice(between);
-        out.extend_from_slice(&quoted);
+    }
+
+    /// The nine digits below the second.
+    fn fraction(self) -> [u8; 9] {
+        let mut digits = [0; 9];
+        put_digits(&mut digits, 0, self.0.rem_euclid(NANOS).unsigned_abs(), 9);
+        digits
     }
 
     /// Writes the time into `buf` without going through `core::fmt` (this is on the output
@@ -115,36 +160,25 @@ impl Rfc3339 {
     /// up to the seconds is kept per thread and used again while the second is the same: a
     /// record's times mostly are.
     fn write_fast(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&[u8; RFC3339_LEN]> {
-        let text = Self::second_text(self.0.div_euclid(NANOS))?;
-        self.write_in(&text, buf);
+        Self::with_second_text(self.0.div_euclid(NANOS), |text| put(buf, 0, text.prefix()))?;
+        put(buf, PREFIX_LEN, &self.fraction());
+        put(buf, RFC3339_LEN - 1, b"Z");
         Some(buf)
     }
 
-    /// Writes the time into `buf`, its second's text given.
-    fn write_in(self, second: &SecondText, buf: &mut [u8; RFC3339_LEN]) {
-        let (prefix, rest) = buf.split_at_mut(PREFIX_LEN);
-        prefix.copy_from_slice(&second.prefix);
-        put_digits(rest, 0, self.0.rem_euclid(NANOS).unsigned_abs(), 9);
-        if let Some(z) = rest.last_mut() {
-            *z = b'Z';
-        }
-    }
-
-    /// The text of a second, from the one kept when it is the last one written.
-    fn second_text(second: i64) -> Option<SecondText> {
-        let cached = LAST_SECOND.get();
-        if cached.second == second {
-            return Some(cached);
-        }
-        let mut text = SecondText {
-            second,
-            prefix: [0; PREFIX_LEN],
-            digits: [0; SECOND_DIGITS],
-        };
-        Rfc3339(second.saturating_mul(NANOS)).write_prefix(&mut text.prefix)?;
-        put_digits(&mut text.digits, 0, second.unsigned_abs(), SECOND_DIGITS);
-        LAST_SECOND.set(text);
-        Some(text)
+    /// `use_text` with the text of a second, kept when it is one of the last two written, or
+    /// made (and kept) now; `None` when the second has no RFC 3339 text (see `write_fast`).
+    fn with_second_text<R>(second: i64, use_text: impl FnOnce(&SecondText) -> R) -> Option<R> {
+        LAST_SECONDS.with_borrow_mut(|[latest, before]| {
+            if latest.second != second {
+                if before.second == second {
+                    std::mem::swap(latest, before);
+                } else {
+                    *before = std::mem::replace(latest, SecondText::new(second)?);
+                }
+            }
+            Some(use_text(latest))
+        })
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.`
@@ -303,8 +337,8 @@ mod tests {
         t.push_quoted(&mut quoted);
         assert_eq!(quoted, format!("\"{t}\"").into_bytes(), "{ns}");
         let mut both = Vec::new();
-        t.push_ns_and_quoted(b",", &mut both);
-        assert_eq!(both, format!("{ns},\"{t}\"").into_bytes(), "{ns}");
+        t.push_ns_and_time(&mut both);
+        assert_eq!(both, format!("{ns},\"time\":\"{t}\"").into_bytes(), "{ns}");
     }
 
     #[test]
@@ -317,6 +351,25 @@ mod tests {
                     agrees_with_display(ns);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn each_of_the_two_seconds_kept_keeps_its_own_text() {
+        // A record's times, and its TIME-WAIT's end a minute on; then a third second, which
+        // pushes out the one used least recently.
+        let t = 1_796_351_912 * NANOS;
+        let minute = 60 * NANOS;
+        for ns in [
+            t,
+            t + minute,
+            t + 5,
+            t + minute + 7,
+            t + 2 * minute,
+            t + 9,
+            t + minute,
+        ] {
+            agrees_with_display(ns);
         }
     }
 

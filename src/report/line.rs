@@ -196,7 +196,7 @@ impl Moment {
     fn put_fields(&self, line: &mut Line) {
         // `time_ns` and `time` are one instant (`From<At>`), written from one split.
         line.raw(b"\"time_ns\":");
-        self.time.push_ns_and_quoted(b",\"time\":", line.out);
+        self.time.push_ns_and_time(line.out);
         if let Some(p) = self.packet {
             line.raw(b",");
             fields!(line; "packet" => line.int(p));
@@ -270,7 +270,7 @@ fn put_anomalies(line: &mut Line, anomalies: &[Anomaly]) -> io::Result<()> {
         }
         // `time_ns` and `time` are one instant (`Anomaly::new`), written from one split.
         line.raw(b",\"time_ns\":");
-        a.time.push_ns_and_quoted(b",\"time\":", line.out);
+        a.time.push_ns_and_time(line.out);
         line.raw(b",");
         fields!(line;
             "packets" => array(line, &a.packets, |line, &p| line.int(p)),
