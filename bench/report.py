@@ -258,6 +258,13 @@ def main():
          None if pn is None else pn <= 1.2,
          f"timed in turns: {secs(med('pcapng', 'tcplife'))} vs "
          f"{secs(med('pcapng', 'tcplife-pcap'))}; floor: {fmt_ratio(pf)}; ")
+    # The same command twice, in the same turns: not a target, the run's own noise.
+    again = [ratio(med(c, "tcplife-again"), med(c, "tcplife")) for c in ("many", "bulk")]
+    if None not in again:
+        line("noise: the default command timed twice, second / first",
+             [fmt_ratio(x) for x in again], None,
+             f"{secs(med('many', 'tcplife-again'))} vs {secs(med('many', 'tcplife'))} on many; "
+             "ratios closer to 1 than this are inside the noise")
     gz, gd = med("gzip", "tcplife"), med("gzip", "gzip-dc")
     line("gzip: tcplife on .pcap.gz / `gzip -dc` alone (≈ 1)",
          [fmt_ratio(ratio(gz, gd)), ""], None,
