@@ -131,20 +131,20 @@ impl Rfc3339 {
     /// one copy of constant length.
     pub fn push_ns_and_time(self, out: &mut Vec<u8>) {
         let second = self.0.div_euclid(NANOS);
-        let fraction = self.fraction();
         let start = out.len();
-        let written = second >= TEN_DIGIT_SECONDS
-            && Self::with_second_text(second, |text| out.extend_from_slice(&text.both)).is_some();
-        if !written {
-            out.extend_from_slice(itoa::Buffer::new().format(self.0).as_bytes());
-            out.extend_from_slice(BETWEEN);
-            self.push_quoted(out);
+        if second >= TEN_DIGIT_SECONDS
+            && Self::with_second_text(second, |text| out.extend_from_slice(&text.both)).is_some()
+        {
+            let fraction = self.fraction();
+            if let Some(both) = out.get_mut(start..) {
+                put(both, NS_FRACTION_AT, &fraction);
+                put(both, TEXT_FRACTION_AT, &fraction);
+            }
             return;
         }
-        if let Some(both) = out.get_mut(start..) {
-            put(both, NS_FRACTION_AT, &fraction);
-            put(both, TEXT_FRACTION_AT, &fraction);
-        }
+        out.extend_from_slice(itoa::Buffer::new().format(self.0).as_bytes());
+        out.extend_from_slice(BETWEEN);
+        self.push_quoted(out);
     }
 
     /// The nine digits below the second.
@@ -157,8 +157,8 @@ impl Rfc3339 {
     /// Writes the time into `buf` without going through `core::fmt` (this is on the output
     /// path of every record, a dozen times or more); `None` outside years 0 to 9999 (never for
     /// an `i64` of nanoseconds, which spans 1677 to 2262), which `Display` handles. The text
-    /// up to the seconds is kept per thread and used again while the second is the same: a
-    /// record's times mostly are.
+    /// up to the seconds is kept per thread for the last two seconds written (a record's times
+    /// lie in its own and in its TIME-WAIT's end), see [`Rfc3339::with_second_text`].
     fn write_fast(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&[u8; RFC3339_LEN]> {
         Self::with_second_text(self.0.div_euclid(NANOS), |text| put(buf, 0, text.prefix()))?;
         put(buf, PREFIX_LEN, &self.fraction());

@@ -456,7 +456,7 @@ fn round(
     mut batch: Batch,
     chunks: &SyncSender<Chunk>,
 ) -> Option<()> {
-    // Read in place: an item is a few cache lines, not worth a copy.
+    // Borrowed where the reader wrote them; the emptied list goes back to be filled again.
     for item in &items {
         batch.held_at_sweeps.extend(shard.take(item));
         send_full(shard, &mut batch, chunks)?;
