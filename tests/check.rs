@@ -11,13 +11,11 @@
 mod common;
 use common::*;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A scratch directory holding copies of some kernel fixtures.
-fn scratch(name: &str, fixtures: &[&str]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tcplife-check-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn scratch(name: &str, fixtures: &[&str]) -> TempDir {
+    let dir = TempDir::new(&format!("check-{name}"));
     for f in fixtures {
         std::fs::copy(
             root().join(format!("testdata/kernel/{f}.pcap")),

@@ -28,17 +28,6 @@ fn stdout_json(out: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-fn temp_file(name: &str, bytes: &[u8]) -> String {
-    let dir = std::env::temp_dir().join(format!("tcplife-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-    path.to_string_lossy().into_owned()
-}
-
 /// The connections of a document, with the input-specific parts removed.
 fn connections(doc: &Value) -> &Value {
     &doc["connections"]
@@ -112,10 +101,11 @@ fn gzip_and_zstd_are_recognised_by_their_magic_not_their_name() {
     let raw = read(PCAPNG);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&raw).unwrap();
-    let gz = temp_file("capture-gzip.bin", &gz.finish().unwrap());
+    let dir = TempDir::new("cli-compressed");
+    let gz = dir.write("capture-gzip.bin", &gz.finish().unwrap());
     let zst =
         ruzstd::encoding::compress_to_vec(&raw[..], ruzstd::encoding::CompressionLevel::Fastest);
-    let zst = temp_file("capture-zstd.pcap", &zst);
+    let zst = dir.write("capture-zstd.pcap", &zst);
     let plain = analyze_json(PCAPNG);
     for (file, compression) in [(&gz, "gzip"), (&zst, "zstd")] {
         let doc = analyze_json(file);
@@ -165,7 +155,8 @@ fn a_file_that_is_not_a_capture_exits_4() {
 #[test]
 fn a_truncated_capture_exits_5_with_the_report_of_what_came_before() {
     let whole = read(SSH);
-    let cut = temp_file("cut.pcap", &whole[..whole.len() * 2 / 3]);
+    let dir = TempDir::new("cli-cut");
+    let cut = dir.write("cut.pcap", &whole[..whole.len() * 2 / 3]);
     let out = tcplife(&["analyze", "--format", "json", &cut]);
     assert_eq!(out.status.code(), Some(5));
     let doc = stdout_json(&out);
@@ -185,7 +176,8 @@ fn a_truncated_capture_exits_5_with_the_report_of_what_came_before() {
 
 #[test]
 fn a_damaged_file_does_not_stop_the_files_after_it() {
-    let bad = temp_file("empty.pcap", b"");
+    let dir = TempDir::new("cli-empty");
+    let bad = dir.write("empty.pcap", b"");
     let out = tcplife(&["analyze", "--format", "json", &bad, SSH]);
     assert_eq!(out.status.code(), Some(4));
     let doc = stdout_json(&out);
@@ -210,7 +202,7 @@ fn durations_on_the_command_line_are_human() {
 /// and leave the tracking threads in many chunks, merged back across several batches.
 #[test]
 fn what_finishes_at_one_sweep_comes_out_the_same_for_any_number_of_threads() {
-    let dir = craft::TempDir::new("one-sweep");
+    let dir = TempDir::new("one-sweep");
     let path = dir.path().join("pause.pcap");
     let mut w = craft::PcapWriter::create(&path, craft::LINKTYPE_RAW);
     let t0 = 1_700_000_000_000_000_000i64;

@@ -24,6 +24,7 @@
 mod common;
 mod craft;
 
+use common::TempDir;
 use craft::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};

@@ -33,11 +33,8 @@ const CAPTURES: &[&str] = &[
     "testdata/kernel/simultaneous-close.pcap",
 ];
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tcplife-html-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new(&format!("html-{name}"))
 }
 
 /// Writes the report of `captures` into `dir` and returns its path and text.
@@ -531,7 +528,6 @@ fn the_report_works_in_a_headless_browser() {
         colours > 50,
         "the screenshot looks blank: {colours} colours"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// One screenshot per section, for a person to review.
@@ -834,5 +830,4 @@ fn a_report_of_many_connections_stays_small() {
         save_sections(&mut cdp, &Path::new(&shots).join("large"));
     }
     drop(browser);
-    let _ = std::fs::remove_dir_all(&dir);
 }
