@@ -429,7 +429,7 @@ impl TransitionRecord {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::analyze::{self, NoProgress, RunReport, Settings, Sink};
     use std::path::{Path, PathBuf};
@@ -481,7 +481,8 @@ mod tests {
         }
     }
 
-    fn fixture_captures() -> Vec<String> {
+    /// Every fixture capture of the project: the kernel's and the Zeek traces'.
+    pub(in crate::report) fn fixture_captures() -> Vec<String> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
         let mut dirs: Vec<PathBuf> = vec![root.join("kernel")];
         if let Ok(zeek) = std::fs::read_dir(root.join("zeek")) {
