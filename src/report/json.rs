@@ -113,87 +113,139 @@ fn cut_record() -> io::Error {
 }
 
 /// Appends compact JSON `json` laid out as serde_json's pretty printer lays out the same
-/// value, at the depth whose line breaks are `indent`: a line break and the indent (two more
-/// spaces per level) after every `{`, `[` and `,` and before every `}` and `]`, but for empty
-/// objects and arrays (`{}`, `[]`), and `": "` between a name and its value. Strings are copied
-/// as they are: compact JSON has no other white space, and a structural character inside a
-/// string is not one.
-fn pretty(json: &[u8], indent: &[u8], out: &mut Vec<u8>) {
+/// value, nested `base` spaces deep: a line break and the indent (two spaces a level) after
+/// every `{`, `[` and `,` and before every `}` and `]`, but for empty objects and arrays (`{}`,
+/// `[]`), and `": "` between a name and its value. Everything else is copied as it is: compact
+/// JSON has no other white space, and a structural character inside a string is not one.
+///
+/// A record is about a thousand such places in four kilobytes, so the bytes between them go
+/// in short runs: each is copied as a chunk of constant length (a few moves, not a call) and
+/// the output cut back to its end.
+fn pretty(json: &[u8], base: usize, out: &mut Vec<u8>) {
     let mut depth = 0usize;
-    // Bytes from `verbatim` up to `i` (numbers, literals, strings) are copied as they are.
-    let mut verbatim = 0;
+    // Bytes from `run` up to `i` (names, numbers, literals, strings) are copied as they are.
+    let mut run = 0;
     let mut i = 0;
-    while let Some(skip) = json
-        .get(i..)
-        .and_then(|rest| rest.iter().position(|&c| lays_out(c)))
-    {
-        i += skip;
-        let Some(&b) = json.get(i) else { break };
-        if b == b'"' {
-            i = string_end(json, i);
-            continue;
+    while let Some(&b) = json.get(i) {
+        match Layout::of(b) {
+            Layout::Verbatim => {
+                i += 1;
+                continue;
+            }
+            Layout::Quote => {
+                i = string_end(json, i);
+                continue;
+            }
+            Layout::Open | Layout::Close | Layout::Comma | Layout::Colon => {}
         }
-        out.extend_from_slice(json.get(verbatim..i).unwrap_or_default());
-        match b {
-            b'{' | b'[' if matches!(json.get(i + 1), Some(b'}' | b']')) => {
-                out.extend_from_slice(json.get(i..i + 2).unwrap_or_default());
+        copy_run(json, run, i, out);
+        match Layout::of(b) {
+            Layout::Open if matches!(json.get(i + 1), Some(b'}' | b']')) => {
+                copy_run(json, i, i + 2, out);
                 i += 1;
             }
-            b'{' | b'[' => {
+            Layout::Open => {
                 out.push(b);
                 depth += 1;
-                line_break(indent, depth, out);
+                line_break(base + 2 * depth, out);
             }
-            b'}' | b']' => {
+            Layout::Close => {
                 depth = depth.saturating_sub(1);
-                line_break(indent, depth, out);
+                line_break(base + 2 * depth, out);
                 out.push(b);
             }
-            b',' => {
+            Layout::Comma => {
                 out.push(b',');
-                line_break(indent, depth, out);
+                line_break(base + 2 * depth, out);
             }
             _ => out.extend_from_slice(b": "),
         }
         i += 1;
-        verbatim = i;
+        run = i;
     }
-    out.extend_from_slice(json.get(verbatim..).unwrap_or_default());
+    copy_run(json, run, json.len(), out);
 }
 
-/// Whether a byte of compact JSON is where the layout changes or a string opens.
-fn lays_out(b: u8) -> bool {
-    matches!(b, b'{' | b'[' | b'}' | b']' | b',' | b':' | b'"')
+/// What a byte of compact JSON, outside strings, is to the layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Verbatim,
+    Quote,
+    Open,
+    Close,
+    Comma,
+    Colon,
 }
+
+impl Layout {
+    fn of(b: u8) -> Layout {
+        LAYOUT
+            .get(usize::from(b))
+            .copied()
+            .unwrap_or(Layout::Verbatim)
+    }
+}
+
+/// [`Layout::of`] every byte, looked up rather than compared six times.
+// Built at compile time, where an index out of bounds stops the build: it cannot panic.
+#[allow(clippy::indexing_slicing)]
+const LAYOUT: [Layout; 256] = {
+    let mut table = [Layout::Verbatim; 256];
+    table[b'"' as usize] = Layout::Quote;
+    table[b'{' as usize] = Layout::Open;
+    table[b'[' as usize] = Layout::Open;
+    table[b'}' as usize] = Layout::Close;
+    table[b']' as usize] = Layout::Close;
+    table[b',' as usize] = Layout::Comma;
+    table[b':' as usize] = Layout::Colon;
+    table
+};
 
 /// Where the string that opens at `start` ends: just past its closing quote (an escaped quote
 /// does not close it).
 fn string_end(json: &[u8], start: usize) -> usize {
     let mut i = start + 1;
-    while let Some(n) = json
-        .get(i..)
-        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
-    {
-        i += n;
-        if json.get(i) == Some(&b'"') {
-            return i + 1;
+    while let Some(&b) = json.get(i) {
+        match b {
+            b'"' => return i + 1,
+            // A backslash and the character it escapes.
+            b'\\' => i += 2,
+            _ => i += 1,
         }
-        // A backslash and the character it escapes.
-        i += 2;
     }
     json.len()
 }
 
-/// Spaces for the indents of nested values: two a level, beyond those of `indent`.
-const SPACES: &[u8; 32] = b"                                ";
+/// Runs up to this long are copied as one chunk of this length.
+const CHUNK: usize = 32;
 
-fn line_break(indent: &[u8], depth: usize, out: &mut Vec<u8>) {
-    out.extend_from_slice(indent);
-    let mut spaces = 2 * depth;
-    while spaces > 0 {
-        let n = spaces.min(SPACES.len());
-        out.extend_from_slice(SPACES.get(..n).unwrap_or_default());
-        spaces -= n;
+/// Appends `json[start..end]`.
+fn copy_run(json: &[u8], start: usize, end: usize, out: &mut Vec<u8>) {
+    let len = end.saturating_sub(start);
+    let chunk = json
+        .get(start..)
+        .and_then(|rest| rest.first_chunk::<CHUNK>());
+    match chunk {
+        Some(chunk) if len <= CHUNK => {
+            let keep = out.len() + len;
+            out.extend_from_slice(chunk);
+            out.truncate(keep);
+        }
+        _ => out.extend_from_slice(json.get(start..end).unwrap_or_default()),
+    }
+}
+
+/// A line break and the most spaces an indent takes in one copy.
+const BREAK: &[u8; 65] = b"\n                                                                ";
+
+/// A line break and `spaces` spaces.
+fn line_break(spaces: usize, out: &mut Vec<u8>) {
+    let keep = out.len() + 1 + spaces;
+    out.extend_from_slice(BREAK);
+    out.truncate(keep);
+    // Deeper than one copy reaches (no record nests so deep).
+    while out.len() < keep {
+        out.push(b' ');
     }
 }
 
@@ -235,7 +287,7 @@ impl<W: Write> Sink for JsonDocument<W> {
             }
             first = false;
             laid_out.extend_from_slice(ELEMENT_INDENT);
-            pretty(record, ELEMENT_INDENT, laid_out);
+            pretty(record, ELEMENT_INDENT.len() - 1, laid_out);
             out.write_all(laid_out)
         })?;
         let mut tail = Vec::new();
@@ -332,7 +384,7 @@ mod tests {
     /// `pretty` of serde_json's compact text of `value`, at the top level.
     fn laid_out(value: &Value) -> String {
         let mut out = Vec::new();
-        pretty(&serde_json::to_vec(value).unwrap(), b"\n", &mut out);
+        pretty(&serde_json::to_vec(value).unwrap(), 0, &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -416,7 +468,7 @@ mod tests {
                 encode_keyed(&mut record, &mut keyed).unwrap();
                 let json = keyed.get(KEYED_HEAD..).unwrap();
                 let mut ours = Vec::new();
-                pretty(json, ELEMENT_INDENT, &mut ours);
+                pretty(json, ELEMENT_INDENT.len() - 1, &mut ours);
                 let mut theirs = Vec::new();
                 put_pretty(&record, ELEMENT_INDENT, &mut Vec::new(), &mut theirs).unwrap();
                 assert_eq!(
