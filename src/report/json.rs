@@ -10,10 +10,10 @@ use serde::Serialize;
 use std::io::{self, IoSlice, Write};
 
 /// `--format json`: `{"schema_version", "inputs", "connections", "summary"}`, as serde_json
-/// writes it pretty. Each record is encoded as compact JSON on the tracking threads (see
-/// [`encode_keyed`]) and kept in [`SortedRecords`] (in memory up to a limit, in sorted
-/// temporary files beyond it), so that memory stays bounded while the document still lists
-/// connections by first packet, then id; it is laid out pretty ([`pretty`]) as it is written.
+/// writes it pretty. Each record is encoded on the tracking threads, as it will stand in the
+/// document (see [`encode_keyed`]), and kept in [`SortedRecords`] (in memory up to a limit, in
+/// sorted temporary files beyond it), so that memory stays bounded while the document still
+/// lists connections by first packet, then id.
 pub struct JsonDocument<W: Write> {
     out: W,
     /// Keyed by first packet's time, then id.
@@ -69,15 +69,15 @@ const KEYED_HEAD: usize = 16 + 8;
 
 /// A record as the document's tracking threads encode it: its key (the first packet's time,
 /// then the id, as bytes that sort as the numbers do), the length of its JSON (8 bytes,
-/// little-endian), and the record as compact JSON (a third smaller than pretty, and made in a
-/// fraction of the time), which [`pretty`] lays out when the document is written.
+/// little-endian), and the record as serde_json writes it pretty, at its depth in the
+/// document.
 fn encode_keyed(record: &mut ConnectionRecord, out: &mut Vec<u8>) -> io::Result<()> {
     let key: [u8; 16] = key(&[&signed(record.first.time_ns), &record.id.to_be_bytes()]);
     out.extend_from_slice(&key);
     let length_at = out.len();
     out.extend_from_slice(&[0; 8]);
     let start = out.len();
-    super::line::encode(record, out)?;
+    super::line::encode_pretty(record, ELEMENT_INDENT.len() - 1, out)?;
     let length = (out.len() - start) as u64;
     if let Some(slot) = out.get_mut(length_at..start) {
         slot.copy_from_slice(&length.to_le_bytes());
@@ -112,143 +112,6 @@ fn cut_record() -> io::Error {
     io::Error::other("an encoded record for the JSON document is cut short")
 }
 
-/// Appends compact JSON `json` laid out as serde_json's pretty printer lays out the same
-/// value, nested `base` spaces deep: a line break and the indent (two spaces a level) after
-/// every `{`, `[` and `,` and before every `}` and `]`, but for empty objects and arrays (`{}`,
-/// `[]`), and `": "` between a name and its value. Everything else is copied as it is: compact
-/// JSON has no other white space, and a structural character inside a string is not one.
-///
-/// A record is about a thousand such places in four kilobytes, so the bytes between them go
-/// in short runs: each is copied as a chunk of constant length (a few moves, not a call) and
-/// the output cut back to its end.
-fn pretty(json: &[u8], base: usize, out: &mut Vec<u8>) {
-    let mut depth = 0usize;
-    // Bytes from `run` up to `i` (names, numbers, literals, strings) are copied as they are.
-    let mut run = 0;
-    let mut i = 0;
-    while let Some(&b) = json.get(i) {
-        match Layout::of(b) {
-            Layout::Verbatim => {
-                i += 1;
-                continue;
-            }
-            Layout::Quote => {
-                i = string_end(json, i);
-                continue;
-            }
-            Layout::Open | Layout::Close | Layout::Comma | Layout::Colon => {}
-        }
-        copy_run(json, run, i, out);
-        match Layout::of(b) {
-            Layout::Open if matches!(json.get(i + 1), Some(b'}' | b']')) => {
-                copy_run(json, i, i + 2, out);
-                i += 1;
-            }
-            Layout::Open => {
-                out.push(b);
-                depth += 1;
-                line_break(base + 2 * depth, out);
-            }
-            Layout::Close => {
-                depth = depth.saturating_sub(1);
-                line_break(base + 2 * depth, out);
-                out.push(b);
-            }
-            Layout::Comma => {
-                out.push(b',');
-                line_break(base + 2 * depth, out);
-            }
-            _ => out.extend_from_slice(b": "),
-        }
-        i += 1;
-        run = i;
-    }
-    copy_run(json, run, json.len(), out);
-}
-
-/// What a byte of compact JSON, outside strings, is to the layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layout {
-    Verbatim,
-    Quote,
-    Open,
-    Close,
-    Comma,
-    Colon,
-}
-
-impl Layout {
-    fn of(b: u8) -> Layout {
-        LAYOUT
-            .get(usize::from(b))
-            .copied()
-            .unwrap_or(Layout::Verbatim)
-    }
-}
-
-/// [`Layout::of`] every byte, looked up rather than compared six times.
-// Built at compile time, where an index out of bounds stops the build: it cannot panic.
-#[allow(clippy::indexing_slicing)]
-const LAYOUT: [Layout; 256] = {
-    let mut table = [Layout::Verbatim; 256];
-    table[b'"' as usize] = Layout::Quote;
-    table[b'{' as usize] = Layout::Open;
-    table[b'[' as usize] = Layout::Open;
-    table[b'}' as usize] = Layout::Close;
-    table[b']' as usize] = Layout::Close;
-    table[b',' as usize] = Layout::Comma;
-    table[b':' as usize] = Layout::Colon;
-    table
-};
-
-/// Where the string that opens at `start` ends: just past its closing quote (an escaped quote
-/// does not close it).
-fn string_end(json: &[u8], start: usize) -> usize {
-    let mut i = start + 1;
-    while let Some(&b) = json.get(i) {
-        match b {
-            b'"' => return i + 1,
-            // A backslash and the character it escapes.
-            b'\\' => i += 2,
-            _ => i += 1,
-        }
-    }
-    json.len()
-}
-
-/// Runs up to this long are copied as one chunk of this length.
-const CHUNK: usize = 32;
-
-/// Appends `json[start..end]`.
-fn copy_run(json: &[u8], start: usize, end: usize, out: &mut Vec<u8>) {
-    let len = end.saturating_sub(start);
-    let chunk = json
-        .get(start..)
-        .and_then(|rest| rest.first_chunk::<CHUNK>());
-    match chunk {
-        Some(chunk) if len <= CHUNK => {
-            let keep = out.len() + len;
-            out.extend_from_slice(chunk);
-            out.truncate(keep);
-        }
-        _ => out.extend_from_slice(json.get(start..end).unwrap_or_default()),
-    }
-}
-
-/// A line break and the most spaces an indent takes in one copy.
-const BREAK: &[u8; 65] = b"\n                                                                ";
-
-/// A line break and `spaces` spaces.
-fn line_break(spaces: usize, out: &mut Vec<u8>) {
-    let keep = out.len() + 1 + spaces;
-    out.extend_from_slice(BREAK);
-    out.truncate(keep);
-    // Deeper than one copy reaches (no record nests so deep).
-    while out.len() < keep {
-        out.push(b' ');
-    }
-}
-
 impl<W: Write> Sink for JsonDocument<W> {
     fn connection(&mut self, mut record: ConnectionRecord) -> io::Result<()> {
         let mut keyed = std::mem::take(&mut self.scratch);
@@ -279,16 +142,13 @@ impl<W: Write> Sink for JsonDocument<W> {
         let connections = std::mem::replace(&mut self.connections, SortedRecords::new(0));
         let mut first = true;
         let out = &mut self.out;
-        let laid_out = &mut self.scratch;
         connections.drain(|_, record| {
-            laid_out.clear();
             if !first {
-                laid_out.push(b',');
+                out.write_all(b",")?;
             }
             first = false;
-            laid_out.extend_from_slice(ELEMENT_INDENT);
-            pretty(record, ELEMENT_INDENT.len() - 1, laid_out);
-            out.write_all(laid_out)
+            out.write_all(ELEMENT_INDENT)?;
+            out.write_all(record)
         })?;
         let mut tail = Vec::new();
         tail.extend_from_slice(if first { b"]" } else { b"\n  ]" });
@@ -378,58 +238,6 @@ fn write_all_vectored<W: Write>(out: &mut W, mut pieces: &mut [IoSlice<'_>]) -> 
 mod tests {
     use super::*;
     use crate::analyze::{self, NoProgress, Settings};
-    use proptest::prelude::*;
-    use serde_json::Value;
-
-    /// `pretty` of serde_json's compact text of `value`, at the top level.
-    fn laid_out(value: &Value) -> String {
-        let mut out = Vec::new();
-        pretty(&serde_json::to_vec(value).unwrap(), 0, &mut out);
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn lays_out_as_serde_json_writes_pretty() {
-        let values = [
-            r#"{"a":"x\"}{,:[]\\","b":[],"c":{},"d":[1,-2.5e-7,true,null,{"e":"\\"}]}"#,
-            r#"[[[]],[{}],{"":{"":[0]}},"\u0000\n\t",""]"#,
-            r#"{"deep":[[[[[[[[[[[[[[[[[[["nineteen levels"]]]]]]]]]]]]]]]]]]]}"#,
-            r#""just a string, with {braces}, [brackets], commas: and colons""#,
-            "17",
-            "{}",
-            "[]",
-        ];
-        for text in values {
-            let value: Value = serde_json::from_str(text).unwrap();
-            let expected = serde_json::to_string_pretty(&value).unwrap();
-            assert_eq!(laid_out(&value), expected, "{text}");
-        }
-    }
-
-    fn any_json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            // Quotes, backslashes, structural characters and control characters in strings.
-            "[\"\\\\{}\\[\\],: a\\x00-\\x1fé]{0,12}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(6, 64, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::btree_map("[\"\\\\{}:,a-z]{0,6}", inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest! {
-        #[test]
-        fn lays_out_any_value_as_serde_json_writes_it_pretty(value in any_json()) {
-            prop_assert_eq!(laid_out(&value), serde_json::to_string_pretty(&value).unwrap());
-        }
-    }
 
     /// Collects the records of a run, as a sink without an encoder gets them.
     #[derive(Default)]
@@ -466,9 +274,7 @@ mod tests {
             for mut record in list.iter().cloned() {
                 let mut keyed = Vec::new();
                 encode_keyed(&mut record, &mut keyed).unwrap();
-                let json = keyed.get(KEYED_HEAD..).unwrap();
-                let mut ours = Vec::new();
-                pretty(json, ELEMENT_INDENT.len() - 1, &mut ours);
+                let ours = keyed.get(KEYED_HEAD..).unwrap().to_vec();
                 let mut theirs = Vec::new();
                 put_pretty(&record, ELEMENT_INDENT, &mut Vec::new(), &mut theirs).unwrap();
                 assert_eq!(

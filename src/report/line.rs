@@ -1,4 +1,5 @@
-//! A connection record as one line of compact JSON, written field by field.
+//! A connection record as JSON, written field by field: compact (one line of `--format jsonl`)
+//! or laid out as serde_json's pretty printer lays it out (an element of `--format json`).
 //!
 //! On a capture of many short connections, writing the JSON lines was half of all the work: a
 //! record is about 4 KB, two hundred fields and a dozen and a half times. Through serde every
@@ -6,9 +7,12 @@
 //! a `&str` checked for UTF-8; here a field name is a byte literal with its punctuation
 //! (`,"time_ns":`), copied in a move or two, and a time goes in as the bytes it was written in.
 //!
-//! The derived `Serialize` impls stay the definition of the schema (the JSON document, check
-//! mode and the JSON Schema follow them); `tests::every_fixture_record_is_what_serde_json_writes`
-//! holds this writer to serde_json's bytes on every record of every fixture capture.
+//! The two layouts are one writer: [`Style`] decides, at compile time, whether a member's name
+//! comes with a line break and an indent before it and a space after its colon.
+//!
+//! The derived `Serialize` impls stay the definition of the schema (check mode and the JSON
+//! Schema follow them); `tests::every_fixture_record_is_what_serde_json_writes` holds this
+//! writer to serde_json's bytes, compact and pretty, on every record of every fixture capture.
 
 use super::compact;
 use super::record::{
@@ -17,23 +21,152 @@ use super::record::{
 };
 use super::zeek::{ZeekRecord, ZeekRowRecord};
 use crate::detect::Anomaly;
+use crate::time::Rfc3339;
 use crate::track::{History, State};
+use serde::Serialize;
 use std::io;
+use std::marker::PhantomData;
 use std::net::IpAddr;
 
 /// Appends `record` as compact JSON, byte for byte what `serde_json::to_writer` writes.
 pub fn encode(record: &ConnectionRecord, out: &mut Vec<u8>) -> io::Result<()> {
-    let mut line = Line { out };
-    record.put(&mut line)?;
-    Ok(())
+    record.put(&mut Line::<Compact>::new(out, 0))
 }
 
-/// The buffer a record is written into.
-struct Line<'a> {
+/// Appends `record` as `serde_json::to_writer_pretty` writes it, nested `indent` spaces deep
+/// (every line break is followed by that many spaces more than the printer's own).
+pub fn encode_pretty(
+    record: &ConnectionRecord,
+    indent: usize,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    record.put(&mut Line::<Pretty>::new(out, indent))
+}
+
+/// How a record is laid out.
+trait Style {
+    /// As serde_json's pretty printer: a line break and the indent before every member of an
+    /// object or array and before its closing bracket, two spaces more a level, and `": "`
+    /// after a name. Otherwise compact: no white space at all.
+    const PRETTY: bool;
+}
+
+struct Compact;
+
+impl Style for Compact {
+    const PRETTY: bool = false;
+}
+
+struct Pretty;
+
+impl Style for Pretty {
+    const PRETTY: bool = true;
+}
+
+/// The buffer a record is written into, and how.
+struct Line<'a, S: Style> {
     out: &'a mut Vec<u8>,
+    /// Pretty: the spaces after a line break at the current depth.
+    indent: usize,
+    style: PhantomData<S>,
 }
 
-impl Line<'_> {
+/// A line break and the most spaces an indent takes in one copy.
+const BREAK: &[u8; 65] = b"\n                                                                ";
+
+impl<'a, S: Style> Line<'a, S> {
+    fn new(out: &'a mut Vec<u8>, indent: usize) -> Self {
+        Line {
+            out,
+            indent,
+            style: PhantomData,
+        }
+    }
+
+    /// A member's name: compact `"name":` (`,"name":` after the first member), pretty the same
+    /// with a line break and the indent before the name and a space after the colon. Both are
+    /// constants, and only one of them is ever written (the style is known when compiling).
+    fn member<const C: usize, const P: usize>(
+        &mut self,
+        compact: &[u8; C],
+        pretty: &[u8; P],
+        first: bool,
+    ) {
+        if S::PRETTY {
+            if !first {
+                self.out.push(b',');
+            }
+            self.line_break();
+            self.raw(pretty);
+        } else {
+            self.raw(compact);
+        }
+    }
+
+    /// The comma between members written apart.
+    fn comma(&mut self) {
+        self.out.push(b',');
+    }
+
+    /// `{` or `[` of an object or array that is not empty.
+    fn open(&mut self, bracket: u8) {
+        self.out.push(bracket);
+        if S::PRETTY {
+            self.indent += 2;
+        }
+    }
+
+    /// The closing `}` or `]` of what [`Line::open`] opened.
+    fn close(&mut self, bracket: u8) {
+        if S::PRETTY {
+            self.indent = self.indent.saturating_sub(2);
+            self.line_break();
+        }
+        self.out.push(bracket);
+    }
+
+    /// Pretty: a line break and the indent, as one copy of constant length cut back to size.
+    fn line_break(&mut self) {
+        let keep = self.out.len() + 1 + self.indent;
+        self.out.extend_from_slice(BREAK);
+        self.out.truncate(keep);
+        // Deeper than one copy reaches (no record nests so deep).
+        while self.out.len() < keep {
+            self.out.push(b' ');
+        }
+    }
+
+    /// A value of any shape, through serde (the anomalies' details, a shape per kind).
+    fn serde(&mut self, value: &impl Serialize) -> io::Result<()> {
+        if !S::PRETTY {
+            return Ok(compact::to_vec(value, self.out)?);
+        }
+        let text = serde_json::to_vec_pretty(value)?;
+        // A line break in JSON text is always the printer's: inside strings it is escaped.
+        for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                self.line_break();
+            }
+            self.out.extend_from_slice(line);
+        }
+        Ok(())
+    }
+
+    /// `"time_ns":NS,"time":"TEXT"`: every time in a record is given both ways, as the first
+    /// members of its object.
+    fn times(&mut self, time: Rfc3339) {
+        if S::PRETTY {
+            self.member(b"", b"\"time_ns\": ", true);
+            self.int(time.0);
+            self.member(b"", b"\"time\": ", false);
+            time.push_quoted(self.out);
+        } else {
+            // `time_ns` and `time` are one instant, written from one split.
+            self.raw(b"\"time_ns\":");
+            time.push_ns_and_time(self.out);
+        }
+    }
+
     /// Literal JSON: punctuation and field names. The length is a constant, so the copy is a
     /// few moves rather than a call.
     fn raw<const N: usize>(&mut self, bytes: &[u8; N]) {
@@ -103,7 +236,7 @@ impl Line<'_> {
     }
 
     fn opt_int<N: itoa::Integer + TryInto<u8>>(&mut self, n: Option<N>) {
-        self.opt(n, Line::int);
+        self.opt(n, Self::int);
     }
 
     fn opt_moment(&mut self, m: Option<Moment>) {
@@ -137,13 +270,13 @@ const QUOTED_STATES: [([u8; QUOTED_STATE_ROOM], usize); State::ALL.len()] = {
 };
 
 /// Writes `"name":value` pairs, separated by commas: each name with its quotes, colon and
-/// comma is one constant, each value what its expression writes.
+/// comma is one constant per style, each value what its expression writes.
 macro_rules! fields {
     ($line:ident; $first:literal => $put:expr $(, $name:literal => $rest:expr)* $(,)?) => {{
-        $line.raw(constant!("\"", $first, "\":"));
+        $line.member(constant!("\"", $first, "\":"), constant!("\"", $first, "\": "), true);
         $put;
         $(
-            $line.raw(constant!(",\"", $name, "\":"));
+            $line.member(constant!(",\"", $name, "\":"), constant!("\"", $name, "\": "), false);
             $rest;
         )*
     }};
@@ -165,47 +298,53 @@ macro_rules! constant {
 /// `{` the fields `}`.
 macro_rules! object {
     ($line:ident; $($fields:tt)*) => {{
-        $line.raw(b"{");
+        $line.open(b'{');
         fields!($line; $($fields)*);
-        $line.raw(b"}");
+        $line.close(b'}');
     }};
 }
 
 /// `[` the items, each as `put` writes it, `]`.
 #[inline]
-fn array<T>(line: &mut Line, items: &[T], mut put: impl FnMut(&mut Line, &T)) {
-    line.raw(b"[");
+fn array<S: Style, T>(line: &mut Line<S>, items: &[T], mut put: impl FnMut(&mut Line<S>, &T)) {
+    if items.is_empty() {
+        line.raw(b"[]");
+        return;
+    }
+    line.open(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
-            line.raw(b",");
+            line.comma();
+        }
+        if S::PRETTY {
+            line.line_break();
         }
         put(line, item);
     }
-    line.raw(b"]");
+    line.close(b']');
 }
 
 impl Moment {
-    fn put(&self, line: &mut Line) {
-        line.raw(b"{");
+    fn put<S: Style>(&self, line: &mut Line<S>) {
+        line.open(b'{');
         self.put_fields(line);
-        line.raw(b"}");
+        line.close(b'}');
     }
 
     /// `"time_ns":…,"time":…` and the packet when there is one.
     #[inline]
-    fn put_fields(&self, line: &mut Line) {
-        // `time_ns` and `time` are one instant (`From<At>`), written from one split.
-        line.raw(b"\"time_ns\":");
-        self.time.push_ns_and_time(line.out);
+    fn put_fields<S: Style>(&self, line: &mut Line<S>) {
+        // `time_ns` and `time` are one instant (`From<At>`).
+        line.times(self.time);
         if let Some(p) = self.packet {
-            line.raw(b",");
+            line.comma();
             fields!(line; "packet" => line.int(p));
         }
     }
 }
 
 impl EndpointAddr {
-    fn put(&self, line: &mut Line) {
+    fn put<S: Style>(&self, line: &mut Line<S>) {
         object!(line;
             "ip" => line.ip(self.ip),
             "port" => line.int(self.port),
@@ -214,11 +353,11 @@ impl EndpointAddr {
 }
 
 impl ConnectionRecord {
-    fn put(&self, line: &mut Line) -> io::Result<()> {
-        line.raw(b"{");
+    fn put<S: Style>(&self, line: &mut Line<S>) -> io::Result<()> {
+        line.open(b'{');
         if let Some(kind) = self.kind {
             fields!(line; "type" => line.name(kind));
-            line.raw(b",");
+            line.comma();
         }
         fields!(line;
             "id" => line.int(self.id),
@@ -246,59 +385,66 @@ impl ConnectionRecord {
             "previous_incarnation" => line.opt_int(self.previous_incarnation),
             "anomalies" => put_anomalies(line, &self.anomalies)?,
         );
-        line.raw(b"}");
+        line.close(b'}');
         Ok(())
     }
 }
 
 /// `[` the anomalies `]`: the fields every anomaly has are written here, and its details,
 /// which have a shape per kind (seventeen of them), through serde.
-fn put_anomalies(line: &mut Line, anomalies: &[Anomaly]) -> io::Result<()> {
-    line.raw(b"[");
+fn put_anomalies<S: Style>(line: &mut Line<S>, anomalies: &[Anomaly]) -> io::Result<()> {
+    if anomalies.is_empty() {
+        line.raw(b"[]");
+        return Ok(());
+    }
+    line.open(b'[');
     for (i, a) in anomalies.iter().enumerate() {
         if i > 0 {
-            line.raw(b",");
+            line.comma();
         }
-        line.raw(b"{");
+        if S::PRETTY {
+            line.line_break();
+        }
+        line.open(b'{');
         fields!(line;
             "kind" => line.name(a.kind.name()),
             "severity" => line.name(a.severity.name()),
         );
         if let Some(side) = a.side {
-            line.raw(b",");
+            line.comma();
             fields!(line; "side" => line.name(side));
         }
-        // `time_ns` and `time` are one instant (`Anomaly::new`), written from one split.
-        line.raw(b",\"time_ns\":");
-        a.time.push_ns_and_time(line.out);
-        line.raw(b",");
+        // `time_ns` and `time` are one instant (`Anomaly::new`).
+        line.comma();
+        line.times(a.time);
+        line.comma();
         fields!(line;
             "packets" => array(line, &a.packets, |line, &p| line.int(p)),
-            "details" => compact::to_vec(&a.details, line.out)?,
+            "details" => line.serde(&a.details)?,
         );
-        line.raw(b"}");
+        line.close(b'}');
     }
-    line.raw(b"]");
+    line.close(b']');
     Ok(())
 }
 
 impl ZeekRecord {
     /// The row's fields, then `split`: the row is flattened into the object.
-    fn put(&self, line: &mut Line) {
-        line.raw(b"{");
+    fn put<S: Style>(&self, line: &mut Line<S>) {
+        line.open(b'{');
         self.row.put_fields(line);
-        line.raw(b",");
+        line.comma();
         fields!(line; "split" => array(line, &self.split, |line, row| {
-            line.raw(b"{");
+            line.open(b'{');
             row.put_fields(line);
-            line.raw(b"}");
+            line.close(b'}');
         }));
-        line.raw(b"}");
+        line.close(b'}');
     }
 }
 
 impl ZeekRowRecord {
-    fn put_fields(&self, line: &mut Line) {
+    fn put_fields<S: Style>(&self, line: &mut Line<S>) {
         fields!(line;
             "start_ns" => line.int(self.start_ns),
             "orig" => self.orig.put(line),
@@ -318,7 +464,7 @@ impl ZeekRowRecord {
 }
 
 impl Handshake {
-    fn put(&self, line: &mut Line) {
+    fn put<S: Style>(&self, line: &mut Line<S>) {
         object!(line;
             "syn" => line.opt_moment(self.syn),
             "syn_ack" => line.opt_moment(self.syn_ack),
@@ -339,7 +485,7 @@ impl Handshake {
 }
 
 impl Options {
-    fn put(&self, line: &mut Line) {
+    fn put<S: Style>(&self, line: &mut Line<S>) {
         object!(line;
             "mss" => line.opt_int(self.mss),
             "window_scale" => line.opt_int(self.window_scale),
@@ -350,7 +496,7 @@ impl Options {
 }
 
 impl DirectionStats {
-    fn put(&self, line: &mut Line) {
+    fn put<S: Style>(&self, line: &mut Line<S>) {
         object!(line;
             "packets" => line.int(self.packets),
             "ip_bytes" => line.int(self.ip_bytes),
@@ -368,7 +514,7 @@ impl DirectionStats {
 }
 
 impl Close {
-    fn put(&self, line: &mut Line) {
+    fn put<S: Style>(&self, line: &mut Line<S>) {
         object!(line;
             "active_closer" => line.opt(self.active_closer, Line::name),
             "client_fin" => line.opt(self.client_fin, |line, f| f.put(line)),
@@ -382,7 +528,7 @@ impl Close {
 }
 
 impl Fin {
-    fn put(&self, line: &mut Line) {
+    fn put<S: Style>(&self, line: &mut Line<S>) {
         object!(line;
             "first" => self.first.put(line),
             "retransmissions" => line.int(self.retransmissions),
@@ -391,7 +537,7 @@ impl Fin {
 }
 
 impl ResetRecord {
-    fn put(&self, line: &mut Line) {
+    fn put<S: Style>(&self, line: &mut Line<S>) {
         object!(line;
             "sender" => line.name(self.sender),
             "at" => self.at.put(line),
@@ -404,7 +550,7 @@ impl ResetRecord {
 }
 
 impl StateTimeline {
-    fn put(&self, line: &mut Line) {
+    fn put<S: Style>(&self, line: &mut Line<S>) {
         object!(line;
             "initial" => line.state(self.initial),
             "final" => line.state(self.final_state),
@@ -416,15 +562,15 @@ impl StateTimeline {
 impl TransitionRecord {
     /// Flat: `{"from", "to", "time_ns", "time", "packet"}`.
     #[inline]
-    fn put(&self, line: &mut Line) {
-        line.raw(b"{");
+    fn put<S: Style>(&self, line: &mut Line<S>) {
+        line.open(b'{');
         fields!(line;
             "from" => line.state(self.from),
             "to" => line.state(self.to),
         );
-        line.raw(b",");
+        line.comma();
         self.at.put_fields(line);
-        line.raw(b"}");
+        line.close(b'}');
     }
 }
 
@@ -434,8 +580,8 @@ pub(super) mod tests {
     use crate::analyze::{self, NoProgress, RunReport, Settings, Sink};
     use std::path::{Path, PathBuf};
 
-    /// Encodes each record both ways and compares; counts what the records had in them, so
-    /// that the test can tell it saw every shape.
+    /// Encodes each record both ways (compact and pretty) and compares with serde_json; counts
+    /// what the records had in them, so that the test can tell it saw every shape.
     #[derive(Default)]
     struct Compare {
         records: usize,
@@ -463,6 +609,13 @@ pub(super) mod tests {
                 let theirs = serde_json::to_vec(&record)?;
                 assert_eq!(
                     String::from_utf8_lossy(&ours),
+                    String::from_utf8_lossy(&theirs)
+                );
+                let mut pretty = Vec::new();
+                encode_pretty(&record, 0, &mut pretty)?;
+                let theirs = serde_json::to_vec_pretty(&record)?;
+                assert_eq!(
+                    String::from_utf8_lossy(&pretty),
                     String::from_utf8_lossy(&theirs)
                 );
                 let text = String::from_utf8_lossy(&ours);
@@ -498,10 +651,19 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn a_line_break_indents_past_one_copy_of_spaces() {
+        for indent in [0, 4, 64, 65, 150] {
+            let mut out = b"x".to_vec();
+            Line::<Pretty>::new(&mut out, indent).line_break();
+            assert_eq!(out, [&b"x\n"[..], &vec![b' '; indent]].concat(), "{indent}");
+        }
+    }
+
+    #[test]
     fn every_state_is_written_as_serde_writes_it() {
         for state in State::ALL {
             let mut out = b"[".to_vec();
-            Line { out: &mut out }.state(state);
+            Line::<Compact>::new(&mut out, 0).state(state);
             out.push(b']');
             assert_eq!(out, serde_json::to_vec(&[state]).unwrap(), "{state}");
         }
