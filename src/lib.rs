@@ -35,3 +35,23 @@ pub(crate) fn mix(x: u64) -> u64 {
 pub(crate) fn splitmix64(x: u64) -> u64 {
     mix(x.wrapping_add(0x9e37_79b9_7f4a_7c15))
 }
+
+/// Writes every piece, in as few calls as the writer allows: a batch of records larger than a
+/// writer's buffer goes to the file (one `writev`) without being copied into the buffer first.
+/// (`Write::write_all_vectored` is not stable yet.)
+pub(crate) fn write_all_vectored<W: std::io::Write>(
+    out: &mut W,
+    mut pieces: &mut [std::io::IoSlice<'_>],
+) -> std::io::Result<()> {
+    // Empty pieces in front are dropped: a write of nothing would read as a closed file.
+    std::io::IoSlice::advance_slices(&mut pieces, 0);
+    while !pieces.is_empty() {
+        match out.write_vectored(pieces) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut pieces, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -14,7 +14,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufWriter, IoSlice, Read, Seek, Write};
 use std::ops::Range;
 
 /// Runs merged at once. Runs are merged in tiers: this many of one size make one of the next,
@@ -24,6 +24,10 @@ const FAN_IN: usize = 128;
 
 /// Each run's read and write buffer.
 const RUN_BUFFER: usize = 64 << 10;
+
+/// Records written from memory in one `writev`: three pieces each (key, length, bytes), within
+/// the kernel's limit of 1,024 pieces a call.
+const RECORDS_PER_WRITE: usize = 256;
 
 /// The bytes of a signed number that sort as the number does (the sign bit flipped).
 pub fn signed(n: i64) -> [u8; 8] {
@@ -122,11 +126,29 @@ impl<const N: usize> SortedRecords<N> {
             return Ok(());
         }
         self.sort_held();
-        let mut out = RunWriter::new()?;
-        for (key, range) in &self.held {
-            out.put(key, self.bytes.get(range.clone()).unwrap_or_default())?;
+        let mut file = temp_file()?;
+        // Straight from where the records are held to the file: no copy into a buffer first.
+        for records in self.held.chunks(RECORDS_PER_WRITE) {
+            let lengths: Vec<[u8; 8]> = records
+                .iter()
+                .map(|(_, range)| (range.len() as u64).to_le_bytes())
+                .collect();
+            let mut pieces: Vec<IoSlice<'_>> = records
+                .iter()
+                .zip(&lengths)
+                .flat_map(|((key, range), length)| {
+                    [
+                        IoSlice::new(key),
+                        IoSlice::new(length),
+                        IoSlice::new(self.bytes.get(range.clone()).unwrap_or_default()),
+                    ]
+                })
+                .collect();
+            crate::write_all_vectored(&mut file, &mut pieces)
+                .map_err(|e| temp_error("write", &e))?;
         }
-        self.runs.push((0, out.finish()?));
+        file.rewind().map_err(|e| temp_error("rewind", &e))?;
+        self.runs.push((0, file));
         self.held.clear();
         self.bytes.clear();
         self.merge_full_tiers()
@@ -166,7 +188,7 @@ fn merge<const N: usize>(
         let Some(reader) = readers.get_mut(i) else {
             continue;
         };
-        each(&key, &reader.record)?;
+        each(&key, reader.record())?;
         if let Some(key) = reader.advance()? {
             next.push(Reverse((key, i)));
         }
@@ -179,11 +201,15 @@ struct RunWriter {
     out: BufWriter<File>,
 }
 
+/// A new anonymous temporary file.
+fn temp_file() -> io::Result<File> {
+    tempfile::tempfile().map_err(|e| temp_error("create", &e))
+}
+
 impl RunWriter {
     fn new() -> io::Result<Self> {
-        let file = tempfile::tempfile().map_err(|e| temp_error("create", &e))?;
         Ok(RunWriter {
-            out: BufWriter::with_capacity(RUN_BUFFER, file),
+            out: BufWriter::with_capacity(RUN_BUFFER, temp_file()?),
         })
     }
 
@@ -207,39 +233,86 @@ impl RunWriter {
     }
 }
 
+/// Reads a run in blocks and hands out its records where they lie in the block, uncopied.
 struct RunReader<const N: usize> {
-    input: BufReader<File>,
-    /// The record read last.
-    record: Vec<u8>,
+    input: File,
+    /// Bytes read and not yet handed out are `block[start..end]`.
+    block: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Where the record read last lies in `block`.
+    record: Range<usize>,
 }
 
 impl<const N: usize> RunReader<N> {
     fn new(file: File) -> Self {
         RunReader {
-            input: BufReader::with_capacity(RUN_BUFFER, file),
-            record: Vec::new(),
+            input: file,
+            block: vec![0; RUN_BUFFER],
+            start: 0,
+            end: 0,
+            record: 0..0,
         }
     }
 
-    /// Reads the next record into `record`; its key, or `None` at the end of the run.
+    /// The record read last.
+    fn record(&self) -> &[u8] {
+        self.block.get(self.record.clone()).unwrap_or_default()
+    }
+
+    /// Reads the next record; its key, or `None` at the end of the run.
     fn advance(&mut self) -> io::Result<Option<[u8; N]>> {
-        let mut key = [0u8; N];
-        match self.input.read_exact(&mut key) {
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            other => other.map_err(|e| temp_error("read", &e))?,
+        if !self.fill(N + 8)? {
+            return Ok(None);
         }
-        let mut len = [0u8; 8];
-        self.input
-            .read_exact(&mut len)
-            .map_err(|e| temp_error("read", &e))?;
-        let len = usize::try_from(u64::from_le_bytes(len))
-            .map_err(|_| temp_error("read", &io::ErrorKind::InvalidData.into()))?;
-        self.record.resize(len, 0);
-        self.input
-            .read_exact(&mut self.record)
-            .map_err(|e| temp_error("read", &e))?;
+        let head = self.block.get(self.start..).unwrap_or_default();
+        let (Some(key), Some(length)) = (
+            head.first_chunk::<N>(),
+            head.get(N..).and_then(<[u8]>::first_chunk::<8>),
+        ) else {
+            return Err(cut_run());
+        };
+        let key = *key;
+        let length = usize::try_from(u64::from_le_bytes(*length)).map_err(|_| cut_run())?;
+        let whole = N + 8 + length;
+        if !self.fill(whole)? {
+            return Err(cut_run());
+        }
+        self.record = self.start + N + 8..self.start + whole;
+        self.start += whole;
         Ok(Some(key))
     }
+
+    /// Makes `need` bytes past `start` lie in the block, reading more (the bytes left moved to
+    /// its front first, and the block grown for a record larger than it); false when the run
+    /// ends with none left, an error when it ends with fewer.
+    fn fill(&mut self, need: usize) -> io::Result<bool> {
+        if self.end - self.start >= need {
+            return Ok(true);
+        }
+        self.block.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.block.len() < need {
+            self.block.resize(need.max(RUN_BUFFER), 0);
+        }
+        while self.end < need {
+            let room = self.block.get_mut(self.end..).unwrap_or_default();
+            match self.input.read(room) {
+                Ok(0) if self.end == 0 => return Ok(false),
+                Ok(0) => return Err(cut_run()),
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(temp_error("read", &e)),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// A run that ends inside a record.
+fn cut_run() -> io::Error {
+    temp_error("read", &io::ErrorKind::UnexpectedEof.into())
 }
 
 /// An error of the temporary files, saying where they are and what to do.
@@ -363,6 +436,59 @@ mod tests {
         let (out, runs) = round_trip(&keys, 1);
         assert_eq!(runs, 2);
         assert_eq!(out, expected(&keys));
+    }
+
+    #[test]
+    fn records_larger_than_a_read_block_come_back_whole() {
+        // Records from a few bytes to over twice a block, in runs of a few each: they straddle
+        // the blocks they are read in, and some need a block of their own.
+        let sizes = |i: u64| (i * 37_003) as usize % (2 * RUN_BUFFER + 5000);
+        let mut records = SortedRecords::new(3 * RUN_BUFFER);
+        for i in 0..60u64 {
+            let byte = b'a' + (i % 26) as u8;
+            records
+                .push(key_bytes((-(i as i64), i)), |out| {
+                    out.resize(out.len() + sizes(i), byte);
+                    Ok(())
+                })
+                .unwrap_or_else(|e| unreachable!("{e}"));
+        }
+        assert!(records.runs() > 10, "{} runs", records.runs());
+        let mut seen = Vec::new();
+        records
+            .drain(|key, bytes| {
+                let id = u64::from_be_bytes(
+                    *key.get(8..)
+                        .and_then(<[u8]>::first_chunk)
+                        .unwrap_or(&[0; 8]),
+                );
+                let byte = b'a' + (id % 26) as u8;
+                assert_eq!(bytes.len(), sizes(id), "record {id}");
+                assert!(bytes.iter().all(|&b| b == byte), "record {id}");
+                seen.push(id);
+                Ok(())
+            })
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(seen, (0..60).rev().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_run_cut_inside_a_record_is_an_error_naming_the_temporary_files() {
+        for cut in [3, 16 + 4, 16 + 8 + 50] {
+            let mut file = temp_file().unwrap_or_else(|e| unreachable!("{e}"));
+            let mut run = key_bytes((1, 1)).to_vec();
+            run.extend_from_slice(&100u64.to_le_bytes());
+            run.resize(16 + 8 + 100, b'x');
+            run.truncate(cut);
+            file.write_all(&run)
+                .and_then(|()| file.rewind())
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            let mut reader = RunReader::<16>::new(file);
+            let Err(e) = reader.advance() else {
+                panic!("a run cut at {cut} read whole")
+            };
+            assert!(e.to_string().contains("temporary file"), "{e}");
+        }
     }
 
     #[test]

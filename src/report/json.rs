@@ -201,7 +201,7 @@ impl<W: Write> Sink for JsonLines<W> {
     }
 
     fn encoded(&mut self, pieces: &mut [IoSlice<'_>]) -> io::Result<()> {
-        write_all_vectored(&mut self.out, pieces)
+        crate::write_all_vectored(&mut self.out, pieces)
     }
 
     fn finish(&mut self, report: &RunReport) -> io::Result<()> {
@@ -215,23 +215,6 @@ impl<W: Write> Sink for JsonLines<W> {
         self.out.write_all(b"\n")?;
         self.out.flush()
     }
-}
-
-/// Writes every piece, in as few calls as the writer allows: a batch of records is larger than
-/// the output's buffer, so it goes to the file (one `writev`) without being copied into the
-/// buffer first. (`Write::write_all_vectored` is not stable yet.)
-fn write_all_vectored<W: Write>(out: &mut W, mut pieces: &mut [IoSlice<'_>]) -> io::Result<()> {
-    // Empty pieces in front are dropped: a write of nothing would read as a closed file.
-    IoSlice::advance_slices(&mut pieces, 0);
-    while !pieces.is_empty() {
-        match out.write_vectored(pieces) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut pieces, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
