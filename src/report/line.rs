@@ -24,6 +24,7 @@ use crate::detect::Anomaly;
 use crate::time::Rfc3339;
 use crate::track::{History, State};
 use serde::Serialize;
+use std::convert::Infallible;
 use std::io;
 use std::marker::PhantomData;
 use std::net::IpAddr;
@@ -150,21 +151,6 @@ impl<'a, S: Style> Line<'a, S> {
             self.out.extend_from_slice(line);
         }
         Ok(())
-    }
-
-    /// `"time_ns":NS,"time":"TEXT"`: every time in a record is given both ways, as the first
-    /// members of its object.
-    fn times(&mut self, time: Rfc3339) {
-        if S::PRETTY {
-            self.member(b"", b"\"time_ns\": ", true);
-            self.int(time.0);
-            self.member(b"", b"\"time\": ", false);
-            time.push_quoted(self.out);
-        } else {
-            // `time_ns` and `time` are one instant, written from one split.
-            self.raw(b"\"time_ns\":");
-            time.push_ns_and_time(self.out);
-        }
     }
 
     /// Literal JSON: punctuation and field names. The length is a constant, so the copy is a
@@ -304,12 +290,44 @@ macro_rules! object {
     }};
 }
 
+impl<S: Style> Line<'_, S> {
+    /// `"time_ns":NS,"time":"TEXT"`: every time in a record is given both ways, as the first
+    /// members of its object.
+    fn times(&mut self, time: Rfc3339) {
+        if S::PRETTY {
+            let line = &mut *self;
+            fields!(line;
+                "time_ns" => line.int(time.0),
+                "time" => time.push_quoted(line.out),
+            );
+        } else {
+            // `time_ns` and `time` are one instant, written from one split.
+            self.raw(b"\"time_ns\":");
+            time.push_ns_and_time(self.out);
+        }
+    }
+}
+
 /// `[` the items, each as `put` writes it, `]`.
 #[inline]
 fn array<S: Style, T>(line: &mut Line<S>, items: &[T], mut put: impl FnMut(&mut Line<S>, &T)) {
+    let written: Result<(), Infallible> = try_array(line, items, |line, item| {
+        put(line, item);
+        Ok(())
+    });
+    let Ok(()) = written;
+}
+
+/// [`array`], for items whose writing can fail: it stops at the first that does.
+#[inline]
+fn try_array<S: Style, T, E>(
+    line: &mut Line<S>,
+    items: &[T],
+    mut put: impl FnMut(&mut Line<S>, &T) -> Result<(), E>,
+) -> Result<(), E> {
     if items.is_empty() {
         line.raw(b"[]");
-        return;
+        return Ok(());
     }
     line.open(b'[');
     for (i, item) in items.iter().enumerate() {
@@ -319,9 +337,10 @@ fn array<S: Style, T>(line: &mut Line<S>, items: &[T], mut put: impl FnMut(&mut 
         if S::PRETTY {
             line.line_break();
         }
-        put(line, item);
+        put(line, item)?;
     }
     line.close(b']');
+    Ok(())
 }
 
 impl Moment {
@@ -393,18 +412,7 @@ impl ConnectionRecord {
 /// `[` the anomalies `]`: the fields every anomaly has are written here, and its details,
 /// which have a shape per kind (seventeen of them), through serde.
 fn put_anomalies<S: Style>(line: &mut Line<S>, anomalies: &[Anomaly]) -> io::Result<()> {
-    if anomalies.is_empty() {
-        line.raw(b"[]");
-        return Ok(());
-    }
-    line.open(b'[');
-    for (i, a) in anomalies.iter().enumerate() {
-        if i > 0 {
-            line.comma();
-        }
-        if S::PRETTY {
-            line.line_break();
-        }
+    try_array(line, anomalies, |line, a| {
         line.open(b'{');
         fields!(line;
             "kind" => line.name(a.kind.name()),
@@ -423,9 +431,8 @@ fn put_anomalies<S: Style>(line: &mut Line<S>, anomalies: &[Anomaly]) -> io::Res
             "details" => line.serde(&a.details)?,
         );
         line.close(b'}');
-    }
-    line.close(b']');
-    Ok(())
+        Ok(())
+    })
 }
 
 impl ZeekRecord {
