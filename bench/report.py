@@ -271,6 +271,13 @@ def main():
     line("gzip: tcplife on .pcap.gz / `gzip -dc` alone (≈ 1)",
          [fmt_ratio(ratio(gz, gd)), ""], None,
          f"{secs(gz)} vs {secs(gd)}; tcplife on the .pcap: {secs(med('many', 'tcplife'))}")
+    # Not a target: the sorted document, whose records go through temporary files in TMPDIR.
+    doc = get("document", "json-document")
+    if doc:
+        line("`--format json` document / JSON lines (no target)",
+             [fmt_ratio(ratio(doc["median"], med("many", "tcplife"))), ""], None,
+             f"{secs(doc['median'])} ({secs(doc['min'])}–{secs(doc['max'])}), "
+             f"peak RSS {mb(doc['rss_kb'])}")
     p()
 
     counts = []
