@@ -127,7 +127,8 @@ impl<const N: usize> SortedRecords<N> {
         }
         self.sort_held();
         let mut file = temp_file()?;
-        // Straight from where the records are held to the file: no copy into a buffer first.
+        // Straight from where the records are held to the file, no copy into a buffer first, in
+        // the format of `RunWriter::put`.
         for records in self.held.chunks(RECORDS_PER_WRITE) {
             let lengths: Vec<[u8; 8]> = records
                 .iter()
