@@ -9,7 +9,9 @@
 //! closed, even if the process is killed.
 //!
 //! A key is `N` bytes compared as bytes: numbers in it are big-endian, signed ones through
-//! [`signed`], so that byte order is number order.
+//! [`signed`], so that byte order is number order. A record travels as a *frame*
+//! ([`push_frame`]): its key, its length, its bytes; it is held in memory, written to runs and
+//! read back as one, so a frame made elsewhere (on another thread) is taken as it is.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -25,9 +27,48 @@ const FAN_IN: usize = 128;
 /// Each run's read and write buffer.
 const RUN_BUFFER: usize = 64 << 10;
 
-/// Records written from memory in one `writev`: three pieces each (key, length, bytes), within
-/// the kernel's limit of 1,024 pieces a call.
-const RECORDS_PER_WRITE: usize = 256;
+/// Records written from memory in one `writev`: one piece each, within the kernel's limit of
+/// 1,024 pieces a call.
+const RECORDS_PER_WRITE: usize = 1024;
+
+/// Appends the frame of the record that `encode` writes, under `key`: the key (`N` bytes), the
+/// record's length (8 bytes, little-endian), the record.
+pub fn push_frame<const N: usize>(
+    key: &[u8; N],
+    out: &mut Vec<u8>,
+    encode: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+) -> io::Result<()> {
+    out.extend_from_slice(key);
+    let length_at = out.len();
+    out.extend_from_slice(&[0; 8]);
+    encode(out)?;
+    let length = (out.len() - length_at - 8) as u64;
+    if let Some(slot) = out.get_mut(length_at..length_at + 8) {
+        slot.copy_from_slice(&length.to_le_bytes());
+    }
+    Ok(())
+}
+
+/// The key of the frame that `bytes` begin with, and the frame's whole length, once its key
+/// and length are there.
+fn frame_head<const N: usize>(bytes: &[u8]) -> Option<([u8; N], usize)> {
+    let key = *bytes.first_chunk::<N>()?;
+    let length = bytes.get(N..)?.first_chunk::<8>()?;
+    let length = usize::try_from(u64::from_le_bytes(*length)).ok()?;
+    Some((key, length.checked_add(N + 8)?))
+}
+
+/// The frame that `bytes` begin with, whole, and the bytes after it; `None` when it is cut short.
+pub fn split_frame<const N: usize>(bytes: &[u8]) -> Option<([u8; N], &[u8], &[u8])> {
+    let (key, whole) = frame_head::<N>(bytes)?;
+    let (frame, rest) = bytes.split_at_checked(whole)?;
+    Some((key, frame, rest))
+}
+
+/// The record in a frame.
+pub fn record_of<const N: usize>(frame: &[u8]) -> &[u8] {
+    frame.get(N + 8..).unwrap_or_default()
+}
 
 /// The bytes of a signed number that sort as the number does (the sign bit flipped).
 pub fn signed(n: i64) -> [u8; 8] {
@@ -56,7 +97,7 @@ pub fn key<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
 /// Records by key, in memory and in sorted runs on disk.
 pub struct SortedRecords<const N: usize> {
     limit: usize,
-    /// The records held, back to back.
+    /// The frames held, back to back, and each one's key and place.
     bytes: Vec<u8>,
     held: Vec<([u8; N], Range<usize>)>,
     /// Sorted runs with their tier (0: written from memory; n + 1: merged from tier n), tiers
@@ -83,7 +124,28 @@ impl<const N: usize> SortedRecords<N> {
         encode: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
     ) -> io::Result<()> {
         let start = self.bytes.len();
-        encode(&mut self.bytes)?;
+        push_frame(&key, &mut self.bytes, encode)?;
+        self.held_one(key, start)
+    }
+
+    /// Adds the frames that `bytes` hold back to back ([`push_frame`] made them); an error
+    /// when the last is cut short.
+    pub fn push_frames(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let (key, frame, rest) = split_frame::<N>(bytes).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, "a framed record is cut short")
+            })?;
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(frame);
+            self.held_one(key, start)?;
+            bytes = rest;
+        }
+        Ok(())
+    }
+
+    /// The frame from `start` to the end of the bytes held is held under `key`; spills past
+    /// the limit.
+    fn held_one(&mut self, key: [u8; N], start: usize) -> io::Result<()> {
         self.held.push((key, start..self.bytes.len()));
         let held = self.bytes.len() + self.held.len() * size_of::<([u8; N], Range<usize>)>();
         if held >= self.limit {
@@ -107,13 +169,18 @@ impl<const N: usize> SortedRecords<N> {
         if self.runs.is_empty() {
             self.sort_held();
             for (key, range) in &self.held {
-                each(key, self.bytes.get(range.clone()).unwrap_or_default())?;
+                each(
+                    key,
+                    record_of::<N>(self.bytes.get(range.clone()).unwrap_or_default()),
+                )?;
             }
             return Ok(());
         }
         self.spill()?;
         let runs = std::mem::take(&mut self.runs).into_iter();
-        merge(runs.map(|(_, run)| run), each)
+        merge(runs.map(|(_, run)| run), |key: &[u8; N], frame| {
+            each(key, record_of::<N>(frame))
+        })
     }
 
     fn sort_held(&mut self) {
@@ -127,23 +194,11 @@ impl<const N: usize> SortedRecords<N> {
         }
         self.sort_held();
         let mut file = temp_file()?;
-        // Straight from where the records are held to the file, no copy into a buffer first, in
-        // the format of `RunWriter::put`.
-        for records in self.held.chunks(RECORDS_PER_WRITE) {
-            let lengths: Vec<[u8; 8]> = records
+        // Straight from where the frames are held to the file: no copy into a buffer first.
+        for frames in self.held.chunks(RECORDS_PER_WRITE) {
+            let mut pieces: Vec<IoSlice<'_>> = frames
                 .iter()
-                .map(|(_, range)| (range.len() as u64).to_le_bytes())
-                .collect();
-            let mut pieces: Vec<IoSlice<'_>> = records
-                .iter()
-                .zip(&lengths)
-                .flat_map(|((key, range), length)| {
-                    [
-                        IoSlice::new(key),
-                        IoSlice::new(length),
-                        IoSlice::new(self.bytes.get(range.clone()).unwrap_or_default()),
-                    ]
-                })
+                .map(|(_, range)| IoSlice::new(self.bytes.get(range.clone()).unwrap_or_default()))
                 .collect();
             crate::write_all_vectored(&mut file, &mut pieces)
                 .map_err(|e| temp_error("write", &e))?;
@@ -164,8 +219,8 @@ impl<const N: usize> SortedRecords<N> {
             }
             let runs = self.runs.split_off(start).into_iter();
             let mut out = RunWriter::new()?;
-            merge(runs.map(|(_, run)| run), |key: &[u8; N], bytes| {
-                out.put(key, bytes)
+            merge(runs.map(|(_, run)| run), |_: &[u8; N], frame| {
+                out.put(frame)
             })?;
             self.runs.push((tier + 1, out.finish()?));
         }
@@ -173,7 +228,7 @@ impl<const N: usize> SortedRecords<N> {
     }
 }
 
-/// Merges sorted runs, handing each record to `each` in key order.
+/// Merges sorted runs, handing each frame to `each` with its key, in key order.
 fn merge<const N: usize>(
     runs: impl Iterator<Item = File>,
     mut each: impl FnMut(&[u8; N], &[u8]) -> io::Result<()>,
@@ -189,7 +244,7 @@ fn merge<const N: usize>(
         let Some(reader) = readers.get_mut(i) else {
             continue;
         };
-        each(&key, reader.record())?;
+        each(&key, reader.frame())?;
         if let Some(key) = reader.advance()? {
             next.push(Reverse((key, i)));
         }
@@ -197,7 +252,7 @@ fn merge<const N: usize>(
     Ok(())
 }
 
-/// A run on disk: records as key (`N` bytes), length (8 bytes, little-endian), bytes.
+/// A run on disk: frames back to back.
 struct RunWriter {
     out: BufWriter<File>,
 }
@@ -214,12 +269,9 @@ impl RunWriter {
         })
     }
 
-    fn put(&mut self, key: &[u8], bytes: &[u8]) -> io::Result<()> {
-        let len = bytes.len() as u64;
+    fn put(&mut self, frame: &[u8]) -> io::Result<()> {
         self.out
-            .write_all(key)
-            .and_then(|()| self.out.write_all(&len.to_le_bytes()))
-            .and_then(|()| self.out.write_all(bytes))
+            .write_all(frame)
             .map_err(|e| temp_error("write", &e))
     }
 
@@ -234,15 +286,15 @@ impl RunWriter {
     }
 }
 
-/// Reads a run in blocks and hands out its records where they lie in the block, uncopied.
+/// Reads a run in blocks and hands out its frames where they lie in the block, uncopied.
 struct RunReader<const N: usize> {
     input: File,
     /// Bytes read and not yet handed out are `block[start..end]`.
     block: Vec<u8>,
     start: usize,
     end: usize,
-    /// Where the record read last lies in `block`.
-    record: Range<usize>,
+    /// Where the frame read last lies in `block`.
+    frame: Range<usize>,
 }
 
 impl<const N: usize> RunReader<N> {
@@ -252,34 +304,26 @@ impl<const N: usize> RunReader<N> {
             block: vec![0; RUN_BUFFER],
             start: 0,
             end: 0,
-            record: 0..0,
+            frame: 0..0,
         }
     }
 
-    /// The record read last.
-    fn record(&self) -> &[u8] {
-        self.block.get(self.record.clone()).unwrap_or_default()
+    /// The frame read last.
+    fn frame(&self) -> &[u8] {
+        self.block.get(self.frame.clone()).unwrap_or_default()
     }
 
-    /// Reads the next record; its key, or `None` at the end of the run.
+    /// Reads the next frame; its key, or `None` at the end of the run.
     fn advance(&mut self) -> io::Result<Option<[u8; N]>> {
         if !self.fill(N + 8)? {
             return Ok(None);
         }
-        let head = self.block.get(self.start..).unwrap_or_default();
-        let (Some(key), Some(length)) = (
-            head.first_chunk::<N>(),
-            head.get(N..).and_then(<[u8]>::first_chunk::<8>),
-        ) else {
-            return Err(cut_run());
-        };
-        let key = *key;
-        let length = usize::try_from(u64::from_le_bytes(*length)).map_err(|_| cut_run())?;
-        let whole = N + 8 + length;
+        let head = self.block.get(self.start..self.end).unwrap_or_default();
+        let (key, whole) = frame_head::<N>(head).ok_or_else(cut_run)?;
         if !self.fill(whole)? {
             return Err(cut_run());
         }
-        self.record = self.start + N + 8..self.start + whole;
+        self.frame = self.start..self.start + whole;
         self.start += whole;
         Ok(Some(key))
     }

@@ -5,7 +5,7 @@ use super::SCHEMA_VERSION;
 use super::record::ConnectionRecord;
 use super::summary::Summary;
 use crate::analyze::{InputStats, RunReport, Sink};
-use crate::sorted::{SortedRecords, key, signed};
+use crate::sorted::{SortedRecords, key, push_frame, signed};
 use serde::Serialize;
 use std::io::{self, IoSlice, Write};
 
@@ -44,79 +44,27 @@ const MEMBER_INDENT: &[u8] = b"\n  ";
 /// Where the elements of `connections` stand.
 const ELEMENT_INDENT: &[u8] = b"\n    ";
 
-/// Appends `value` as serde_json writes it pretty at the depth whose line breaks are `indent`.
-fn put_pretty(
-    value: &impl Serialize,
-    indent: &[u8],
-    scratch: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-) -> io::Result<()> {
-    scratch.clear();
-    serde_json::to_writer_pretty(&mut *scratch, value)?;
-    // A line break in JSON text is always the printer's: inside strings it is escaped.
-    for (i, line) in scratch.split(|&b| b == b'\n').enumerate() {
-        if i > 0 {
-            out.extend_from_slice(indent);
-        }
-        out.extend_from_slice(line);
-    }
-    Ok(())
+/// Appends `value` as serde_json writes it pretty, at the depth whose line breaks are `indent`.
+fn put_pretty(value: &impl Serialize, indent: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    super::line::encode_value_pretty(value, indent.len() - 1, out)
 }
 
-/// Bytes in front of each record that [`encode_keyed`] writes: its key, then the length of its
-/// JSON.
-const KEYED_HEAD: usize = 16 + 8;
-
-/// A record as the document's tracking threads encode it: its key (the first packet's time,
-/// then the id, as bytes that sort as the numbers do), the length of its JSON (8 bytes,
-/// little-endian), and the record as serde_json writes it pretty, at its depth in the
-/// document.
+/// A record as the document's tracking threads encode it: framed for [`SortedRecords`] under
+/// its key (the first packet's time, then the id, as bytes that sort as the numbers do), as
+/// serde_json writes it pretty at its depth in the document.
 fn encode_keyed(record: &mut ConnectionRecord, out: &mut Vec<u8>) -> io::Result<()> {
     let key: [u8; 16] = key(&[&signed(record.first.time_ns), &record.id.to_be_bytes()]);
-    out.extend_from_slice(&key);
-    let length_at = out.len();
-    out.extend_from_slice(&[0; 8]);
-    let start = out.len();
-    super::line::encode_pretty(record, ELEMENT_INDENT.len() - 1, out)?;
-    let length = (out.len() - start) as u64;
-    if let Some(slot) = out.get_mut(length_at..start) {
-        slot.copy_from_slice(&length.to_le_bytes());
-    }
-    Ok(())
-}
-
-impl<W: Write> JsonDocument<W> {
-    /// Holds the records that [`encode_keyed`] wrote back to back in `bytes`.
-    fn hold(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        while !bytes.is_empty() {
-            let (head, rest) = bytes
-                .split_first_chunk::<KEYED_HEAD>()
-                .ok_or_else(cut_record)?;
-            let (key, length) = head.split_first_chunk::<16>().ok_or_else(cut_record)?;
-            let length = length
-                .first_chunk::<8>()
-                .and_then(|l| usize::try_from(u64::from_le_bytes(*l)).ok())
-                .ok_or_else(cut_record)?;
-            let (json, rest) = rest.split_at_checked(length).ok_or_else(cut_record)?;
-            self.connections.push(*key, |out| {
-                out.extend_from_slice(json);
-                Ok(())
-            })?;
-            bytes = rest;
-        }
-        Ok(())
-    }
-}
-
-fn cut_record() -> io::Error {
-    io::Error::other("an encoded record for the JSON document is cut short")
+    push_frame(&key, out, |out| {
+        super::line::encode_pretty(record, ELEMENT_INDENT.len() - 1, out)
+    })
 }
 
 impl<W: Write> Sink for JsonDocument<W> {
     fn connection(&mut self, mut record: ConnectionRecord) -> io::Result<()> {
         let mut keyed = std::mem::take(&mut self.scratch);
         keyed.clear();
-        let held = encode_keyed(&mut record, &mut keyed).and_then(|()| self.hold(&keyed));
+        let held = encode_keyed(&mut record, &mut keyed)
+            .and_then(|()| self.connections.push_frames(&keyed));
         self.scratch = keyed;
         held
     }
@@ -127,7 +75,9 @@ impl<W: Write> Sink for JsonDocument<W> {
 
     fn encoded(&mut self, pieces: &mut [IoSlice<'_>]) -> io::Result<()> {
         // A record is encoded whole into one buffer, and a piece is records back to back in one.
-        pieces.iter().try_for_each(|piece| self.hold(piece))
+        pieces
+            .iter()
+            .try_for_each(|piece| self.connections.push_frames(piece))
     }
 
     fn finish(&mut self, report: &RunReport) -> io::Result<()> {
@@ -136,7 +86,7 @@ impl<W: Write> Sink for JsonDocument<W> {
             head,
             "{{\n  \"schema_version\": {SCHEMA_VERSION},\n  \"inputs\": "
         )?;
-        put_pretty(&report.inputs, MEMBER_INDENT, &mut self.scratch, &mut head)?;
+        put_pretty(&report.inputs, MEMBER_INDENT, &mut head)?;
         head.extend_from_slice(b",\n  \"connections\": [");
         self.out.write_all(&head)?;
         let connections = std::mem::replace(&mut self.connections, SortedRecords::new(0));
@@ -153,7 +103,7 @@ impl<W: Write> Sink for JsonDocument<W> {
         let mut tail = Vec::new();
         tail.extend_from_slice(if first { b"]" } else { b"\n  ]" });
         tail.extend_from_slice(b",\n  \"summary\": ");
-        put_pretty(&report.summary, MEMBER_INDENT, &mut self.scratch, &mut tail)?;
+        put_pretty(&report.summary, MEMBER_INDENT, &mut tail)?;
         tail.extend_from_slice(b"\n}\n");
         self.out.write_all(&tail)?;
         self.out.flush()
@@ -257,9 +207,10 @@ mod tests {
             for mut record in list.iter().cloned() {
                 let mut keyed = Vec::new();
                 encode_keyed(&mut record, &mut keyed).unwrap();
-                let ours = keyed.get(KEYED_HEAD..).unwrap().to_vec();
+                let (_, frame, _) = crate::sorted::split_frame::<16>(&keyed).unwrap();
+                let ours = crate::sorted::record_of::<16>(frame).to_vec();
                 let mut theirs = Vec::new();
-                put_pretty(&record, ELEMENT_INDENT, &mut Vec::new(), &mut theirs).unwrap();
+                put_pretty(&record, ELEMENT_INDENT, &mut theirs).unwrap();
                 assert_eq!(
                     String::from_utf8(ours),
                     String::from_utf8(theirs),

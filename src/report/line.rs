@@ -44,6 +44,15 @@ pub fn encode_pretty(
     record.put(&mut Line::<Pretty>::new(out, indent))
 }
 
+/// Appends any value as `serde_json::to_writer_pretty` writes it, nested `indent` spaces deep.
+pub fn encode_value_pretty(
+    value: &impl Serialize,
+    indent: usize,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    Line::<Pretty>::new(out, indent).serde(value)
+}
+
 /// How a record is laid out.
 trait Style {
     /// As serde_json's pretty printer: a line break and the indent before every member of an
