@@ -18,7 +18,7 @@ use crate::track::table::{LateReset, SweepSchedule};
 use crate::track::{At, Config};
 use peaks::PeakCounter;
 use pool::Pool;
-use shard::{Batch, Item, Shard};
+use shard::{Batch, Item, Shard, Split};
 
 /// Everything that tunes an analysis.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,9 +30,10 @@ pub struct Settings {
     /// the Zeek view (as `C`/`c` in its history). Off by default: captures taken on a sending
     /// host carry unfinished checksums on every outgoing packet (checksum offload).
     pub verify_checksums: bool,
-    /// Worker threads tracking connections (0 or 1: all on the reading thread). The output is
-    /// the same for any number, unless the flow table fills up: each thread then holds its part
-    /// of `track.max_connections` and evicts on its own.
+    /// Threads tracking connections, the reading thread one of them (0 or 1: all on the
+    /// reading thread); see [`Split`]. The output is the same for any number, unless the flow
+    /// table fills up: each thread then holds its part of `track.max_connections` and evicts
+    /// on its own.
     pub threads: usize,
 }
 use serde::Serialize;
@@ -250,15 +251,16 @@ pub fn analyze(
     sink: &mut dyn Sink,
     progress: &mut dyn Progress,
 ) -> io::Result<RunReport> {
-    let shares = settings.threads.max(1);
-    let share_config = Config {
-        max_connections: settings.track.max_connections.div_ceil(shares).max(1),
-        ..settings.track
-    };
+    let split = Split::new(settings.threads);
+    let shares = split.shares();
     let encoder = sink.encoder();
     std::thread::scope(|scope| {
-        let pool = Pool::start(scope, shares, |_| {
-            Shard::new(share_config, settings.detect, encoder)
+        let pool = Pool::start(scope, split, |i| {
+            let config = Config {
+                max_connections: split.part_of(i, settings.track.max_connections).max(1),
+                ..settings.track
+            };
+            Shard::new(config, settings.detect, encoder)
         })?;
         let mut run = Run {
             pool,

@@ -1,14 +1,18 @@
 //! The shares of the tracking, run inline or on worker threads.
 //!
 //! With threads, the reader deals segments out in rounds: every share gets its part of each
-//! round (sweeps go to all), works through it on its own thread, and sends back what finished
-//! in chunks of at most [`CHUNK`] records, in order. The reader merges the shares' chunks of
-//! the oldest round by `(point, id)`, a chunk at a time: the order a single table gives, so
-//! the output does not depend on the number of threads. A few rounds are in flight, and a
-//! share waits when the chunks it has sent are not taken, which bounds the memory however many
-//! connections finish at once (after a pause in the capture, or at its end).
+//! round (sweeps go to all). The first share is the reader's own: it takes its segments as
+//! they are dealt, and its records are made when its round is merged, so that its part never
+//! crosses to another core (the split gives it less, see [`Split`]). Each other share works
+//! through its part on its own thread, and sends back what finished in chunks of at most
+//! [`CHUNK`] records, in order. The reader merges the shares' chunks of the oldest round by
+//! `(point, id)`, a chunk at a time: the order a single table gives, so the output does not
+//! depend on the number of threads. A few rounds are in flight, and a share waits when the
+//! chunks it has sent are not taken, which bounds the memory however many connections finish
+//! at once (after a pause in the capture, or at its end): the reader's own share makes its
+//! records a chunk at a time too.
 
-use super::shard::{Batch, Finished, Item, Shard, ShareEnd, share_of};
+use super::shard::{Batch, Finished, Item, Shard, ShareEnd, Split};
 use crate::states::Stay;
 use crate::track::table::MAX_LATE_RESETS;
 use std::collections::VecDeque;
@@ -35,21 +39,20 @@ pub enum Pool<'scope> {
 }
 
 impl<'scope> Pool<'scope> {
-    /// `shares` shares, built by `make`; one share runs on the reader's thread, more run one
-    /// per thread.
+    /// The shares of `split`, built by `make`: the first on the reader's thread, each other on
+    /// its own.
     pub fn start<'env>(
         scope: &'scope Scope<'scope, 'env>,
-        shares: usize,
+        split: Split,
         make: impl Fn(usize) -> Shard,
     ) -> io::Result<Self> {
-        if shares <= 1 {
+        if split.shares() <= 1 {
             return Ok(Pool::Inline(Box::new(Inline {
                 shard: make(0),
                 held_at_sweeps: Vec::new(),
             })));
         }
-        let shards = (0..shares).map(make).collect();
-        Threads::start(scope, shards).map(Pool::Threads)
+        Threads::start(scope, split, make).map(Pool::Threads)
     }
 
     /// Hands a segment to the share its 4-tuple falls to, a sweep to every share.
@@ -128,11 +131,9 @@ struct Chunk {
     end: Option<ShareEnd>,
 }
 
+/// A share, as the reader sees it.
 struct Worker<'scope> {
-    jobs: SyncSender<Job>,
-    chunks: Receiver<Chunk>,
-    round: Vec<Item>,
-    handle: ScopedJoinHandle<'scope, ()>,
+    link: Link<'scope>,
     /// Records of the oldest round received and not yet merged, and where their chunk's
     /// bytes and stays are in the batch being filled.
     queue: VecDeque<Finished>,
@@ -144,7 +145,42 @@ struct Worker<'scope> {
     end: Option<ShareEnd>,
 }
 
+/// Where a share is tracked.
+enum Link<'scope> {
+    /// On its own thread: its part of the round being dealt, the way its rounds go and its
+    /// chunks come back.
+    Thread {
+        round: Vec<Item>,
+        jobs: SyncSender<Job>,
+        chunks: Receiver<Chunk>,
+        handle: ScopedJoinHandle<'scope, ()>,
+    },
+    /// On the reader's thread.
+    Local(Box<Local>),
+}
+
+/// The reader's own share: it takes its segments as they are dealt, and keeps count of what
+/// finished in each round, to make records of them when the round is merged.
+struct Local {
+    shard: Shard,
+    /// Rounds dealt and not yet all made into records, oldest first.
+    rounds: VecDeque<LocalRound>,
+    /// Connections held at the sweeps of the round being dealt.
+    held_at_sweeps: Vec<usize>,
+    /// Finished connections waiting in the shard that belong to the rounds in `rounds`.
+    counted: usize,
+}
+
+struct LocalRound {
+    /// Finished connections of the round not yet made into records.
+    waiting: usize,
+    held_at_sweeps: Vec<usize>,
+    /// The capture's end: the share's end goes with the round's last chunk.
+    end: bool,
+}
+
 pub struct Threads<'scope> {
+    split: Split,
     workers: Vec<Worker<'scope>>,
     items: usize,
     /// Rounds sent and not yet merged (the end counts as one).
@@ -217,22 +253,20 @@ impl Spares {
 }
 
 impl<'scope> Threads<'scope> {
-    fn start<'env>(scope: &'scope Scope<'scope, 'env>, shards: Vec<Shard>) -> io::Result<Self> {
-        let workers = shards
-            .into_iter()
-            .enumerate()
-            .map(|(i, shard)| {
-                // Room for every round in flight and the end: the reader never waits to send.
-                let (jobs, job_rx) = sync_channel(ROUNDS_IN_FLIGHT + 2);
-                let (chunk_tx, chunks) = sync_channel(CHUNKS_QUEUED);
-                let handle = std::thread::Builder::new()
-                    .name(format!("tcplife-track-{i}"))
-                    .spawn_scoped(scope, move || work(shard, &job_rx, &chunk_tx))?;
+    fn start<'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        split: Split,
+        make: impl Fn(usize) -> Shard,
+    ) -> io::Result<Self> {
+        let workers = (0..split.shares())
+            .map(|i| {
+                let link = if i == 0 {
+                    Link::Local(Box::new(Local::new(make(i))))
+                } else {
+                    Link::thread(scope, i, make(i))?
+                };
                 Ok(Worker {
-                    jobs,
-                    chunks,
-                    round: Vec::new(),
-                    handle,
+                    link,
                     queue: VecDeque::new(),
                     place: Place::default(),
                     round_done: false,
@@ -242,6 +276,7 @@ impl<'scope> Threads<'scope> {
             })
             .collect::<io::Result<_>>()?;
         Ok(Threads {
+            split,
             workers,
             items: 0,
             in_flight: 0,
@@ -255,13 +290,12 @@ impl<'scope> Threads<'scope> {
         match &item {
             Item::Sweep { .. } => {
                 for w in &mut self.workers {
-                    w.round.push(item);
+                    w.link.give(item);
                 }
             }
             Item::Segment { seg, .. } => {
-                let share = share_of(seg, self.workers.len());
-                if let Some(w) = self.workers.get_mut(share) {
-                    w.round.push(item);
+                if let Some(w) = self.workers.get_mut(self.split.share(seg)) {
+                    w.link.give(item);
                 }
             }
         }
@@ -272,20 +306,25 @@ impl<'scope> Threads<'scope> {
         Ok(())
     }
 
-    /// Sends every share its part of the round, with an even share of the spare buffers (all
-    /// of them go round, so they never pile up here).
+    /// Closes the round: every share on a thread is sent its part, with an even share of the
+    /// spare buffers (all of them go round, so they never pile up here).
     fn send_round(&mut self) -> io::Result<()> {
-        let shares = self.workers.len();
-        for (i, w) in self.workers.iter_mut().enumerate() {
-            let next = self.spare.items.pop().unwrap_or_default();
-            let round = std::mem::replace(&mut w.round, next);
-            let mut batch = self.spare.batches.pop().unwrap_or_default();
-            let buffers = &mut self.spare.buffers;
-            let keep = buffers.len() - buffers.len() / (shares - i);
-            batch.spare.extend(buffers.drain(keep..));
-            w.jobs
-                .send(Job::Round(round, batch))
-                .map_err(|_| stopped())?;
+        let threads = self.workers.len() - 1;
+        let mut sent = 0;
+        for w in &mut self.workers {
+            match &mut w.link {
+                Link::Local(local) => local.close_round(false),
+                Link::Thread { round, jobs, .. } => {
+                    let next = self.spare.items.pop().unwrap_or_default();
+                    let round = std::mem::replace(round, next);
+                    let mut batch = self.spare.batches.pop().unwrap_or_default();
+                    let buffers = &mut self.spare.buffers;
+                    let keep = buffers.len() - buffers.len() / (threads - sent);
+                    batch.spare.extend(buffers.drain(keep..));
+                    sent += 1;
+                    jobs.send(Job::Round(round, batch)).map_err(|_| stopped())?;
+                }
+            }
         }
         self.items = 0;
         self.in_flight += 1;
@@ -294,8 +333,14 @@ impl<'scope> Threads<'scope> {
 
     fn finish(&mut self, now: i64) -> io::Result<()> {
         self.send_round()?;
-        for w in &self.workers {
-            w.jobs.send(Job::Finish(now)).map_err(|_| stopped())?;
+        for w in &mut self.workers {
+            match &mut w.link {
+                Link::Local(local) => {
+                    local.shard.finish(now);
+                    local.close_round(true);
+                }
+                Link::Thread { jobs, .. } => jobs.send(Job::Finish(now)).map_err(|_| stopped())?,
+            }
         }
         self.in_flight += 1;
         Ok(())
@@ -365,8 +410,10 @@ impl<'scope> Threads<'scope> {
         let mut all = ShareEnd::default();
         for w in self.workers {
             merge_end(&mut all, w.end.ok_or_else(stopped)?);
-            drop(w.jobs);
-            w.handle.join().map_err(|_| stopped())?;
+            if let Link::Thread { jobs, handle, .. } = w.link {
+                drop(jobs);
+                handle.join().map_err(|_| stopped())?;
+            }
         }
         Ok(all)
     }
@@ -383,7 +430,7 @@ impl Worker<'_> {
         shares: usize,
     ) -> io::Result<()> {
         while self.queue.is_empty() && !self.round_done {
-            let mut chunk = self.chunks.recv().map_err(|_| stopped())?;
+            let mut chunk = self.link.next_chunk(spare)?;
             for n in chunk.batch.held_at_sweeps.drain(..) {
                 match held.get_mut(self.sweeps) {
                     Some(sum) => *sum += n,
@@ -396,7 +443,7 @@ impl Worker<'_> {
             self.place = Place::append(into, buffers, &chunk.batch.stays);
             spare.keep_batch(chunk.batch, shares);
             self.round_done = chunk.last;
-            if chunk.last {
+            if chunk.last && chunk.items.capacity() > 0 {
                 spare.items.push(chunk.items);
             }
             self.end = self.end.take().or(chunk.end);
@@ -411,6 +458,98 @@ impl Worker<'_> {
         };
         self.place.rebase(&mut f);
         into.finished.push(f);
+    }
+}
+
+impl<'scope> Link<'scope> {
+    /// Share `i` on a thread of its own.
+    fn thread<'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        i: usize,
+        shard: Shard,
+    ) -> io::Result<Self> {
+        // Room for every round in flight and the end: the reader never waits to send.
+        let (jobs, job_rx) = sync_channel(ROUNDS_IN_FLIGHT + 2);
+        let (chunk_tx, chunks) = sync_channel(CHUNKS_QUEUED);
+        let handle = std::thread::Builder::new()
+            .name(format!("tcplife-track-{i}"))
+            .spawn_scoped(scope, move || work(shard, &job_rx, &chunk_tx))?;
+        Ok(Link::Thread {
+            round: Vec::new(),
+            jobs,
+            chunks,
+            handle,
+        })
+    }
+
+    fn give(&mut self, item: Item) {
+        match self {
+            Link::Thread { round, .. } => round.push(item),
+            Link::Local(local) => local.held_at_sweeps.extend(local.shard.take(&item)),
+        }
+    }
+
+    /// The share's next chunk of the oldest round: received from its thread, or made here.
+    fn next_chunk(&mut self, spare: &mut Spares) -> io::Result<Chunk> {
+        match self {
+            Link::Thread { chunks, .. } => chunks.recv().map_err(|_| stopped()),
+            Link::Local(local) => {
+                let mut batch = spare.batches.pop().unwrap_or_default();
+                let buffers = &mut spare.buffers;
+                batch
+                    .spare
+                    .extend(buffers.drain(buffers.len().saturating_sub(4)..));
+                local.next_chunk(batch)
+            }
+        }
+    }
+}
+
+impl Local {
+    fn new(shard: Shard) -> Self {
+        Local {
+            shard,
+            rounds: VecDeque::new(),
+            held_at_sweeps: Vec::new(),
+            counted: 0,
+        }
+    }
+
+    /// The round being dealt is over (the capture's end, if `end`): what finished in it waits
+    /// to be merged.
+    fn close_round(&mut self, end: bool) {
+        let waiting = self.shard.waiting_count() - self.counted;
+        self.counted += waiting;
+        self.rounds.push_back(LocalRound {
+            waiting,
+            held_at_sweeps: std::mem::take(&mut self.held_at_sweeps),
+            end,
+        });
+    }
+
+    /// Up to a chunk of the oldest round's records, made in `batch`.
+    fn next_chunk(&mut self, mut batch: Batch) -> io::Result<Chunk> {
+        let round = self.rounds.front_mut().ok_or_else(stopped)?;
+        let n = round.waiting.min(CHUNK);
+        self.shard.produce(&mut batch, n);
+        round.waiting -= n;
+        self.counted -= n;
+        if round.waiting > 0 {
+            return Ok(Chunk {
+                batch,
+                last: false,
+                items: Vec::new(),
+                end: None,
+            });
+        }
+        let round = self.rounds.pop_front().ok_or_else(stopped)?;
+        batch.held_at_sweeps = round.held_at_sweeps;
+        Ok(Chunk {
+            batch,
+            last: true,
+            items: Vec::new(),
+            end: round.end.then(|| self.shard.end()),
+        })
     }
 }
 

@@ -105,10 +105,11 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "N", default_value_t = Config::default().max_connections)]
     pub max_connections: usize,
 
-    /// Threads tracking connections, each taking the connections whose 4-tuple hashes to it,
-    /// while one more reads (default: one per core; 1 does everything on one thread). The
+    /// Threads tracking connections, each taking the connections whose 4-tuple hashes to it
+    /// (default: one per core; 1 does everything on one thread). The thread that reads the
+    /// capture is one of them, with a smaller part, to leave it room for the reading. The
     /// output is the same for any number, unless --max-connections is reached: each thread
-    /// then evicts from its own share of the cap.
+    /// then evicts from its own part of the cap (in proportion to the connections it takes).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
