@@ -374,16 +374,30 @@ impl<K: Ord + Clone> Grids<K> {
         due.clear();
         later.clear();
         for stay in stays {
-            let mut change = |t: i64, delta: i64| {
+            // Due changes by grid index, later ones by time.
+            let place = |t: i64| {
                 if t > self.clock {
-                    later.push((t, stay.state, delta));
+                    Err(t)
                 } else {
-                    due.push((self.index_of(t), stay.state, delta));
+                    Ok(self.index_of(t))
                 }
             };
-            change(stay.from_ns, 1);
-            if let Until::At(t) = stay.until {
-                change(t, -1);
+            let from = place(stay.from_ns);
+            let until = match stay.until {
+                Until::At(t) => Some(place(t)),
+                Until::CaptureEnd => None,
+            };
+            // Most stays of a short connection begin and end between the same two instants:
+            // their two changes would cancel in `net`, so neither is made.
+            if from.is_ok() && until == Some(from) {
+                continue;
+            }
+            for (at, delta) in [(Some(from), 1), (until, -1)] {
+                match at {
+                    Some(Ok(k)) => due.push((k, stay.state, delta)),
+                    Some(Err(t)) => later.push((t, stay.state, delta)),
+                    None => {}
+                }
             }
         }
         net(&mut due);
