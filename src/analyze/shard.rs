@@ -345,8 +345,8 @@ impl Split {
     /// The reading thread's own work (read, decode, deal, merge), as a part of the tracking's
     /// (all of it [`Split::PARTS`]). From the benchmark's many-connection capture on two cores:
     /// perf put the reading at about 0.65 s of CPU time and the tracking at 1.8–2.1 s (a
-    /// third); in runs in turns, 150, 250 and 330 came out within the noise of each other, and
-    /// 400 about level with an even split between two tracking threads.
+    /// third). In runs in turns (wall time, medians of 12), 100, 180 and 250 came out within
+    /// 3 % of each other, 330 and 420 5–7 % slower than 250.
     const READING: u64 = 250;
 
     /// `shares` shares, the first on the reading thread.
