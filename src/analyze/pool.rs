@@ -27,6 +27,9 @@ const ROUND_ITEMS: usize = 1024;
 const ROUNDS_IN_FLIGHT: usize = 4;
 /// Records per chunk, sent from a share or taken by the reader (about 300 KB encoded).
 const CHUNK: usize = 64;
+/// Spare encode buffers a chunk of the reader's own share starts with: about a chunk's worth
+/// of 64 KiB buffers.
+const CHUNK_BUFFERS: usize = 5;
 /// Chunks a share may have sent and not yet seen taken.
 const CHUNKS_QUEUED: usize = ROUNDS_IN_FLIGHT + 1;
 /// Spare encode buffers kept per share: enough for the rounds in flight (a round's part takes
@@ -498,7 +501,7 @@ impl<'scope> Link<'scope> {
                 let buffers = &mut spare.buffers;
                 batch
                     .spare
-                    .extend(buffers.drain(buffers.len().saturating_sub(4)..));
+                    .extend(buffers.drain(buffers.len().saturating_sub(CHUNK_BUFFERS)..));
                 local.next_chunk(batch)
             }
         }
@@ -518,7 +521,8 @@ impl Local {
     /// The round being dealt is over (the capture's end, if `end`): what finished in it waits
     /// to be merged.
     fn close_round(&mut self, end: bool) {
-        let waiting = self.shard.waiting_count() - self.counted;
+        // Those counted are still waiting (they are made into records only once counted).
+        let waiting = self.shard.waiting_count().saturating_sub(self.counted);
         self.counted += waiting;
         self.rounds.push_back(LocalRound {
             waiting,
