@@ -351,10 +351,10 @@ impl Split {
 
     /// `shares` shares, the first on the reading thread.
     pub fn new(shares: usize) -> Self {
-        let shares = (shares.max(1)) as u64;
+        let shares = shares.max(1) as u64;
         // With `n` shares and the reading's work `r` (of the tracking's 1), the first share
         // gets `w` where `r + w = (1 - w) / (n - 1)`: `w = (1 - r (n - 1)) / n`.
-        let reading = Self::READING * (shares - 1);
+        let reading = Self::READING.saturating_mul(shares - 1);
         let first = if shares == 1 {
             Self::PARTS
         } else {
@@ -363,6 +363,7 @@ impl Split {
         Split { shares, first }
     }
 
+    /// How many shares there are.
     pub fn shares(&self) -> usize {
         usize::try_from(self.shares).unwrap_or(1)
     }
