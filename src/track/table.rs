@@ -20,19 +20,29 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 /// A 4-tuple with its two ends in a fixed order, so both directions find the same entry.
+/// An IPv4 end (address and port) is one `u64`, so that the key the table builds, hashes and
+/// compares at least once per segment is two integers rather than two address enums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct FlowKey(Addr, Addr);
+enum FlowKey {
+    V4(u64, u64),
+    /// IPv6 (or, never from a decoder, the two families mixed).
+    Other(Addr, Addr),
+}
 
 impl Hash for FlowKey {
-    /// Each end as one or two integers (an IPv4 address and port fill one `u64`) rather than
-    /// the derived walk over the address enum and its bytes: the table hashes a 4-tuple at
-    /// least once per segment.
+    /// Each end as one or two integers, without the derived walk over the enums and bytes.
     fn hash<H: Hasher>(&self, h: &mut H) {
-        for end in [self.0, self.1] {
-            match end.ip {
-                IpAddr::V4(ip) => h.write_u64(u64::from(ip.to_bits()) << 16 | u64::from(end.port)),
-                IpAddr::V6(ip) => {
-                    h.write_u128(ip.to_bits());
+        match *self {
+            FlowKey::V4(a, b) => {
+                h.write_u64(a);
+                h.write_u64(b);
+            }
+            FlowKey::Other(a, b) => {
+                for end in [a, b] {
+                    match end.ip {
+                        IpAddr::V4(ip) => h.write_u32(ip.to_bits()),
+                        IpAddr::V6(ip) => h.write_u128(ip.to_bits()),
+                    }
                     h.write_u16(end.port);
                 }
             }
@@ -42,7 +52,15 @@ impl Hash for FlowKey {
 
 impl FlowKey {
     fn new(a: Addr, b: Addr) -> Self {
-        if a <= b { FlowKey(a, b) } else { FlowKey(b, a) }
+        match (a.ip, b.ip) {
+            (IpAddr::V4(x), IpAddr::V4(y)) => {
+                let x = u64::from(x.to_bits()) << 16 | u64::from(a.port);
+                let y = u64::from(y.to_bits()) << 16 | u64::from(b.port);
+                FlowKey::V4(x.min(y), x.max(y))
+            }
+            _ if a <= b => FlowKey::Other(a, b),
+            _ => FlowKey::Other(b, a),
+        }
     }
 }
 
