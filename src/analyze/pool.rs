@@ -126,11 +126,12 @@ enum Job {
 }
 
 /// A chunk of one share's answer to a job: records in order, the sweeps it passed, and with
-/// the last chunk the round's emptied items, or at the end the share's end.
+/// the last chunk of a thread's round the round's emptied item list, or at the end the share's
+/// end.
 struct Chunk {
     batch: Batch,
     last: bool,
-    items: Vec<Item>,
+    items: Option<Vec<Item>>,
     end: Option<ShareEnd>,
 }
 
@@ -170,8 +171,6 @@ struct Local {
     rounds: VecDeque<LocalRound>,
     /// Connections held at the sweeps of the round being dealt.
     held_at_sweeps: Vec<usize>,
-    /// Finished connections waiting in the shard that belong to the rounds in `rounds`.
-    counted: usize,
 }
 
 struct LocalRound {
@@ -233,6 +232,14 @@ struct Spares {
 }
 
 impl Spares {
+    /// An empty batch to fill, with the last `buffers` spare buffers to encode into.
+    fn batch(&mut self, buffers: usize) -> Batch {
+        let mut batch = self.batches.pop().unwrap_or_default();
+        let keep = self.buffers.len().saturating_sub(buffers);
+        batch.spare.extend(self.buffers.drain(keep..));
+        batch
+    }
+
     /// A chunk's batch, emptied, to answer a round in again; kept only as many as can be in
     /// flight.
     fn keep_batch(&mut self, mut batch: Batch, shares: usize) {
@@ -320,10 +327,9 @@ impl<'scope> Threads<'scope> {
                 Link::Thread { round, jobs, .. } => {
                     let next = self.spare.items.pop().unwrap_or_default();
                     let round = std::mem::replace(round, next);
-                    let mut batch = self.spare.batches.pop().unwrap_or_default();
-                    let buffers = &mut self.spare.buffers;
-                    let keep = buffers.len() - buffers.len() / (threads - sent);
-                    batch.spare.extend(buffers.drain(keep..));
+                    let batch = self
+                        .spare
+                        .batch(self.spare.buffers.len() / (threads - sent));
                     sent += 1;
                     jobs.send(Job::Round(round, batch)).map_err(|_| stopped())?;
                 }
@@ -446,8 +452,8 @@ impl Worker<'_> {
             self.place = Place::append(into, buffers, &chunk.batch.stays);
             spare.keep_batch(chunk.batch, shares);
             self.round_done = chunk.last;
-            if chunk.last && chunk.items.capacity() > 0 {
-                spare.items.push(chunk.items);
+            if let Some(items) = chunk.items {
+                spare.items.push(items);
             }
             self.end = self.end.take().or(chunk.end);
         }
@@ -496,14 +502,7 @@ impl<'scope> Link<'scope> {
     fn next_chunk(&mut self, spare: &mut Spares) -> io::Result<Chunk> {
         match self {
             Link::Thread { chunks, .. } => chunks.recv().map_err(|_| stopped()),
-            Link::Local(local) => {
-                let mut batch = spare.batches.pop().unwrap_or_default();
-                let buffers = &mut spare.buffers;
-                batch
-                    .spare
-                    .extend(buffers.drain(buffers.len().saturating_sub(CHUNK_BUFFERS)..));
-                local.next_chunk(batch)
-            }
+            Link::Local(local) => local.next_chunk(spare.batch(CHUNK_BUFFERS)),
         }
     }
 }
@@ -514,16 +513,15 @@ impl Local {
             shard,
             rounds: VecDeque::new(),
             held_at_sweeps: Vec::new(),
-            counted: 0,
         }
     }
 
     /// The round being dealt is over (the capture's end, if `end`): what finished in it waits
     /// to be merged.
     fn close_round(&mut self, end: bool) {
-        // Those counted are still waiting (they are made into records only once counted).
-        let waiting = self.shard.waiting_count().saturating_sub(self.counted);
-        self.counted += waiting;
+        // The shard's waiting connections are those of the rounds before, then this one's.
+        let before: usize = self.rounds.iter().map(|r| r.waiting).sum();
+        let waiting = self.shard.waiting_count().saturating_sub(before);
         self.rounds.push_back(LocalRound {
             waiting,
             held_at_sweeps: std::mem::take(&mut self.held_at_sweeps),
@@ -537,12 +535,11 @@ impl Local {
         let n = round.waiting.min(CHUNK);
         self.shard.produce(&mut batch, n);
         round.waiting -= n;
-        self.counted -= n;
         if round.waiting > 0 {
             return Ok(Chunk {
                 batch,
                 last: false,
-                items: Vec::new(),
+                items: None,
                 end: None,
             });
         }
@@ -551,7 +548,7 @@ impl Local {
         Ok(Chunk {
             batch,
             last: true,
-            items: Vec::new(),
+            items: None,
             end: round.end.then(|| self.shard.end()),
         })
     }
@@ -584,7 +581,7 @@ fn work(mut shard: Shard, jobs: &Receiver<Job>, chunks: &SyncSender<Chunk>) {
                 let mut batch = Batch::default();
                 if send_full(&mut shard, &mut batch, chunks).is_some() {
                     let end = shard.end();
-                    send_last(chunks, batch, Vec::new(), Some(end));
+                    send_last(chunks, batch, None, Some(end));
                 }
                 return;
             }
@@ -605,7 +602,7 @@ fn round(
         send_full(shard, &mut batch, chunks)?;
     }
     items.clear();
-    send_last(chunks, batch, items, None)
+    send_last(chunks, batch, Some(items), None)
 }
 
 /// Makes records of what the share has finished, sending each full chunk on (and waiting
@@ -622,7 +619,7 @@ fn send_full(shard: &mut Shard, batch: &mut Batch, chunks: &SyncSender<Chunk>) -
         let chunk = Chunk {
             batch: std::mem::replace(batch, next),
             last: false,
-            items: Vec::new(),
+            items: None,
             end: None,
         };
         chunks.send(chunk).ok()?;
@@ -633,7 +630,7 @@ fn send_full(shard: &mut Shard, batch: &mut Batch, chunks: &SyncSender<Chunk>) -
 fn send_last(
     chunks: &SyncSender<Chunk>,
     batch: Batch,
-    items: Vec<Item>,
+    items: Option<Vec<Item>>,
     end: Option<ShareEnd>,
 ) -> Option<()> {
     let chunk = Chunk {

@@ -12,29 +12,27 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A temporary directory of the test's own (named after the test's tag, process and thread),
-/// removed when dropped, so that test runs leave nothing behind.
-pub struct TempDir(PathBuf);
+/// A temporary directory of the test's own (`tcplife-TAG-` and a unique suffix), made by the
+/// `tempfile` crate the program itself uses and removed when dropped, so that test runs leave
+/// nothing behind.
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "tcplife-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("tcplife-{tag}-"))
+            .tempdir()
+            .unwrap();
         TempDir(dir)
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
 
     /// Writes `bytes` to `name` in the directory; returns the full path as a string.
     pub fn write(&self, name: &str, bytes: &[u8]) -> String {
-        let path = self.0.join(name);
+        let path = self.path().join(name);
         std::fs::write(&path, bytes).unwrap();
         path.to_string_lossy().into_owned()
     }
@@ -44,13 +42,7 @@ impl std::ops::Deref for TempDir {
     type Target = Path;
 
     fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.path()
     }
 }
 
