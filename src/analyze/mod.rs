@@ -227,7 +227,11 @@ impl InputStats {
             self.truncated_packets += 1;
             self.first_truncated.get_or_insert(at);
         }
-        self.link_types.insert(frame.link_type);
+        // A capture nearly always has one link type: when it is the highest held, the tree
+        // search per frame is skipped.
+        if self.link_types.last() != Some(&frame.link_type) {
+            self.link_types.insert(frame.link_type);
+        }
         self.first.get_or_insert(at.into());
         self.last = Some(at.into());
     }
