@@ -355,11 +355,8 @@ impl Split {
         // With `n` shares and the reading's work `r` (of the tracking's 1), the first share
         // gets `w` where `r + w = (1 - w) / (n - 1)`: `w = (1 - r (n - 1)) / n`.
         let reading = Self::READING.saturating_mul(shares - 1);
-        let first = if shares == 1 {
-            Self::PARTS
-        } else {
-            Self::PARTS.saturating_sub(reading) / shares
-        };
+        // (With one share, `w` is the whole.)
+        let first = Self::PARTS.saturating_sub(reading) / shares;
         Split { shares, first }
     }
 
@@ -390,8 +387,8 @@ impl Split {
 
     /// The share a segment belongs to.
     pub fn share(&self, seg: &Segment<'_>) -> usize {
-        let h =
-            mix(endpoint(seg.src, seg.src_port)).wrapping_add(mix(endpoint(seg.dst, seg.dst_port)));
+        let (src, dst) = Addr::ends_of(seg);
+        let h = mix(src.folded()).wrapping_add(mix(dst.folded()));
         let part = h >> (64 - Self::PARTS.trailing_zeros());
         let share = if part < self.first {
             0
@@ -400,18 +397,6 @@ impl Split {
         };
         usize::try_from(share).unwrap_or(0)
     }
-}
-
-/// An address and port folded into 64 bits.
-fn endpoint(ip: IpAddr, port: u16) -> u64 {
-    let bits = match ip {
-        IpAddr::V4(v4) => u64::from(u32::from(v4)),
-        IpAddr::V6(v6) => {
-            let x = u128::from(v6);
-            (x as u64) ^ ((x >> 64) as u64).rotate_left(17)
-        }
-    };
-    bits.rotate_left(16) ^ u64::from(port)
 }
 
 #[cfg(test)]

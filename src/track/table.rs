@@ -20,8 +20,9 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 /// A 4-tuple with its two ends in a fixed order, so both directions find the same entry.
-/// An IPv4 end (address and port) is one `u64`, so that the key the table builds, hashes and
-/// compares at least once per segment is two integers rather than two address enums.
+/// An IPv4 end (address and port) is one `u64` ([`Addr::folded`]), so that the key the table
+/// builds, hashes and compares at least once per segment is two integers rather than two
+/// address enums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum FlowKey {
     V4(u64, u64),
@@ -53,9 +54,9 @@ impl Hash for FlowKey {
 impl FlowKey {
     fn new(a: Addr, b: Addr) -> Self {
         match (a.ip, b.ip) {
-            (IpAddr::V4(x), IpAddr::V4(y)) => {
-                let x = u64::from(x.to_bits()) << 16 | u64::from(a.port);
-                let y = u64::from(y.to_bits()) << 16 | u64::from(b.port);
+            // Folding is exact for IPv4.
+            (IpAddr::V4(_), IpAddr::V4(_)) => {
+                let (x, y) = (a.folded(), b.folded());
                 FlowKey::V4(x.min(y), x.max(y))
             }
             _ if a <= b => FlowKey::Other(a, b),
