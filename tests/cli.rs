@@ -199,9 +199,10 @@ fn durations_on_the_command_line_are_human() {
 /// and 3 threads, as JSON lines, as a document and as text.
 /// Hand-built (a kernel will not wait six minutes in a fixture): 1,000 SYNs from distinct
 /// sources, then after six minutes of quiet one more, at which all 1,000 time out at one sweep
-/// and leave the tracking threads in many chunks, merged back across several batches. With 2
-/// and 3 threads the reading thread tracks a share itself and makes its records a chunk at a
-/// time; with 6 it tracks none (its part of the split is empty).
+/// and leave the tracking threads in many chunks, merged back across several batches. The
+/// reading thread tracks a share itself (SYNs alone are far more tracking than reading) and
+/// makes its records a chunk at a time. Fewer segments than the split's probe takes: the
+/// threads start at the capture's end.
 #[test]
 fn what_finishes_at_one_sweep_comes_out_the_same_for_any_number_of_threads() {
     let dir = TempDir::new("one-sweep");
@@ -236,6 +237,69 @@ fn what_finishes_at_one_sweep_comes_out_the_same_for_any_number_of_threads() {
         .filter(|r| r["finished_by"] == "idle_timeout")
         .count();
     assert_eq!((records.len(), timed_out), (1_002, 1_000));
+    for threads in ["2", "3", "6"] {
+        assert!(output(threads) == one, "--threads {threads} differs");
+    }
+}
+
+/// Hand-built bulk transfer (a kernel fixture of this size would weigh megabytes): two
+/// connections of 3,000 full 1,400-byte segments each, every other one acknowledged. Its first
+/// segments show large frames and next to no connections, so the split gives the reading
+/// thread no share of the tracking, and the threads start part way through the capture, with
+/// the segments held back until then dealt first. The output is the same for any number of
+/// threads.
+#[test]
+fn a_bulk_transfer_comes_out_the_same_for_any_number_of_threads() {
+    let dir = TempDir::new("bulk");
+    let path = dir.path().join("bulk.pcap");
+    let mut w = craft::PcapWriter::create(&path, craft::LINKTYPE_RAW);
+    let mut t = 1_700_000_000_000_000_000i64;
+    let mut put = |s: craft::Seg| {
+        let mut bytes = s.bytes();
+        bytes.resize(bytes.len() + usize::from(s.payload_len), 0x5a);
+        t += 10_000;
+        w.record(t, &bytes, s.wire_len());
+    };
+    let clients =
+        [40_001u16, 40_002].map(|port| craft::Seg::new([10, 0, 0, 1], port, [10, 0, 0, 2], 5201));
+    for c in clients {
+        put(c.flags(craft::SYN, 0, 0));
+        put(c.reply().flags(craft::SYN | craft::ACK, 0, 1));
+        put(c.flags(craft::ACK, 1, 1));
+    }
+    let mut next = [1u32; 2];
+    for i in 0..3_000 {
+        for (c, seq) in clients.iter().zip(next.iter_mut()) {
+            put(c.flags(craft::ACK | craft::PSH, *seq, 1).payload(1_400));
+            *seq += 1_400;
+            if i % 2 == 1 {
+                put(c.reply().flags(craft::ACK, 1, *seq));
+            }
+        }
+    }
+    for (c, seq) in clients.iter().zip(next) {
+        put(c.flags(craft::FIN | craft::ACK, seq, 1));
+        put(c.reply().flags(craft::FIN | craft::ACK, 1, seq + 1));
+        put(c.flags(craft::ACK, seq + 1, 2));
+    }
+    w.finish();
+    let path = path.to_string_lossy().into_owned();
+    let output = |threads: &str| {
+        let out = tcplife(&["analyze", "--format", "jsonl", "--threads", threads, &path]);
+        assert_eq!(out.status.code(), Some(0), "--threads {threads}");
+        out.stdout
+    };
+    let one = output("1");
+    let text = String::from_utf8_lossy(&one);
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["type"] == "connection")
+        .collect();
+    assert_eq!(records.len(), 2, "{text}");
+    for r in &records {
+        assert_eq!(r["client_sent"]["payload_bytes"], 4_200_000, "{r}");
+    }
     for threads in ["2", "3", "6"] {
         assert!(output(threads) == one, "--threads {threads} differs");
     }

@@ -255,17 +255,16 @@ pub fn analyze(
     sink: &mut dyn Sink,
     progress: &mut dyn Progress,
 ) -> io::Result<RunReport> {
-    let split = Split::new(settings.threads);
-    let shares = split.shares();
+    let shares = settings.threads.max(1);
     let encoder = sink.encoder();
     std::thread::scope(|scope| {
-        let pool = Pool::start(scope, split, |i| {
+        let pool = Pool::start(scope, shares, move |split: Split, i| {
             let config = Config {
                 max_connections: split.part_of(i, settings.track.max_connections).max(1),
                 ..settings.track
             };
             Shard::new(config, settings.detect, encoder)
-        })?;
+        });
         let mut run = Run {
             pool,
             sweeps: SweepSchedule::default(),
@@ -339,6 +338,7 @@ impl Run<'_> {
         detect: &DetectConfig,
         sink: &mut dyn Sink,
     ) -> io::Result<RunReport> {
+        self.start_threads(sink)?;
         self.pool.finish(self.now.unwrap_or(i64::MIN))?;
         let mut batch = std::mem::take(&mut self.batch);
         while self.pool.take(&mut batch)? {
@@ -392,6 +392,7 @@ impl Run<'_> {
             self.packets += 1;
             let at = At::packet(frame.ts_ns, self.packets);
             stats.count_frame(&frame, at);
+            self.pool.frame(frame.data.len());
             self.check_order(stats, at);
             match decode(frame.link_type, frame.data, frame.orig_len) {
                 Decoded::Tcp(seg) => {
@@ -464,6 +465,9 @@ impl Run<'_> {
         if !self.pool.behind() {
             return Ok(());
         }
+        if matches!(self.pool, Pool::Probing(_)) {
+            return self.start_threads(sink);
+        }
         let mut batch = std::mem::take(&mut self.batch);
         let mut result = Ok(());
         while result.is_ok() && self.pool.behind() {
@@ -474,6 +478,16 @@ impl Run<'_> {
         }
         self.batch = batch;
         result
+    }
+
+    /// Starts the tracking threads, if they wait for the split, and deals them what was held
+    /// back.
+    fn start_threads(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
+        for item in self.pool.start_threads()? {
+            self.pool.give(item)?;
+            self.catch_up(sink)?;
+        }
+        Ok(())
     }
 
     /// Finished connections, in output order, to the run-wide views and the sink. Encoded

@@ -11,8 +11,11 @@
 //! chunks it has sent are not taken, which bounds the memory however many connections finish
 //! at once (after a pause in the capture, or at its end): the reader's own share makes its
 //! records a chunk at a time too.
+//!
+//! How much of the tracking the reader's own share takes depends on the capture, so the
+//! threads start only once the first segments have been seen ([`Probe`]); those wait here.
 
-use super::shard::{Batch, Finished, Item, Shard, ShareEnd, Split};
+use super::shard::{Batch, Finished, Item, Probe, Shard, ShareEnd, Split};
 use crate::states::Stay;
 use crate::track::table::MAX_LATE_RESETS;
 use std::collections::VecDeque;
@@ -38,24 +41,50 @@ const SPARE_BUFFERS: usize = 12;
 
 pub enum Pool<'scope> {
     Inline(Box<Inline>),
+    Probing(Box<Probing<'scope>>),
     Threads(Threads<'scope>),
 }
 
+/// Starts the threads once the split is known.
+type Starter<'scope> = Box<dyn FnOnce(Split) -> io::Result<Threads<'scope>> + 'scope>;
+
+/// Threads not started yet: what the first items say about the capture, and the items.
+pub struct Probing<'scope> {
+    shares: usize,
+    probe: Probe,
+    items: Vec<Item>,
+    start: Option<Starter<'scope>>,
+}
+
 impl<'scope> Pool<'scope> {
-    /// The shares of `split`, built by `make`: the first on the reader's thread, each other on
-    /// its own.
+    /// `shares` shares, built by `make` with the split: the first on the reader's thread, each
+    /// other on its own, once the first segments have chosen the split.
     pub fn start<'env>(
         scope: &'scope Scope<'scope, 'env>,
-        split: Split,
-        make: impl Fn(usize) -> Shard,
-    ) -> io::Result<Self> {
-        if split.shares() <= 1 {
-            return Ok(Pool::Inline(Box::new(Inline {
-                shard: make(0),
+        shares: usize,
+        make: impl Fn(Split, usize) -> Shard + 'scope,
+    ) -> Self {
+        if shares <= 1 {
+            return Pool::Inline(Box::new(Inline {
+                shard: make(Split::new(1, 0), 0),
                 held_at_sweeps: Vec::new(),
-            })));
+            }));
         }
-        Threads::start(scope, split, make).map(Pool::Threads)
+        Pool::Probing(Box::new(Probing {
+            shares,
+            probe: Probe::default(),
+            items: Vec::new(),
+            start: Some(Box::new(move |split| {
+                Threads::start(scope, split, |i| make(split, i))
+            })),
+        }))
+    }
+
+    /// A frame of `captured` bytes was read.
+    pub fn frame(&mut self, captured: usize) {
+        if let Pool::Probing(p) = self {
+            p.probe.frame(captured);
+        }
     }
 
     /// Hands a segment to the share its 4-tuple falls to, a sweep to every share.
@@ -65,16 +94,38 @@ impl<'scope> Pool<'scope> {
                 i.held_at_sweeps.extend(i.shard.take(&item));
                 Ok(())
             }
+            Pool::Probing(p) => {
+                if let Item::Segment { seg, .. } = &item {
+                    p.probe.segment(seg);
+                }
+                p.items.push(item);
+                Ok(())
+            }
             Pool::Threads(t) => t.give(item),
         }
     }
 
-    /// Whether finished records must be taken before more is given.
+    /// Whether finished records must be taken before more is given (or, still probing, the
+    /// threads started: see [`Pool::start_threads`]).
     pub fn behind(&self) -> bool {
         match self {
             Pool::Inline(i) => i.shard.waiting() || !i.held_at_sweeps.is_empty(),
+            Pool::Probing(p) => p.probe.done(),
             Pool::Threads(t) => t.in_flight > ROUNDS_IN_FLIGHT,
         }
+    }
+
+    /// Starts the threads with the split the probe chose, if they are not running; the items
+    /// held back meanwhile, to be given again (with records taken between, as always).
+    pub fn start_threads(&mut self) -> io::Result<Vec<Item>> {
+        let Pool::Probing(p) = self else {
+            return Ok(Vec::new());
+        };
+        let start = p.start.take().ok_or_else(never_started)?;
+        let items = std::mem::take(&mut p.items);
+        let threads = start(Split::new(p.shares, p.probe.reading()))?;
+        *self = Pool::Threads(threads);
+        Ok(items)
     }
 
     /// The next records finished (up to a chunk's worth), in output order, into `into`
@@ -88,6 +139,10 @@ impl<'scope> Pool<'scope> {
                 i.shard.produce(into, CHUNK);
                 Ok(!into.finished.is_empty() || !into.held_at_sweeps.is_empty())
             }
+            Pool::Probing(_) => {
+                into.clear();
+                Ok(false)
+            }
             Pool::Threads(t) => t.take(into),
         }
     }
@@ -100,6 +155,7 @@ impl<'scope> Pool<'scope> {
                 i.shard.finish(now);
                 Ok(())
             }
+            Pool::Probing(_) => Err(never_started()),
             Pool::Threads(t) => t.finish(now),
         }
     }
@@ -108,6 +164,7 @@ impl<'scope> Pool<'scope> {
     pub fn end(self) -> io::Result<ShareEnd> {
         match self {
             Pool::Inline(mut i) => Ok(i.shard.end()),
+            Pool::Probing(_) => Err(never_started()),
             Pool::Threads(t) => t.end(),
         }
     }
@@ -644,4 +701,8 @@ fn send_last(
 
 fn stopped() -> io::Error {
     io::Error::other("a tracking thread stopped unexpectedly")
+}
+
+fn never_started() -> io::Error {
+    io::Error::other("internal error: the tracking threads were not started; please report this")
 }

@@ -331,7 +331,8 @@ fn encode_into(
 ///
 /// The first share runs on the reading thread, which also reads, decodes, deals and merges:
 /// on as many cores as shares, it gets the part of the tracking that levels its thread's work
-/// with each worker's, none when the reading alone is a worker's load.
+/// with each worker's, none when the reading alone is a worker's load. How much the reading's
+/// own work is depends on the capture ([`Probe`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Split {
     shares: u64,
@@ -342,19 +343,14 @@ pub struct Split {
 impl Split {
     /// The hash's values, in parts.
     const PARTS: u64 = 1 << 10;
-    /// The reading thread's own work (read, decode, deal, merge), as a part of the tracking's
-    /// (all of it [`Split::PARTS`]). From the benchmark's many-connection capture on two cores:
-    /// perf put the reading at about 0.65 s of CPU time and the tracking at 1.8–2.1 s (a
-    /// third). In runs in turns (wall time, medians of 12), 100, 180 and 250 came out within
-    /// 3 % of each other, 330 and 420 5–7 % slower than 250.
-    const READING: u64 = 250;
 
-    /// `shares` shares, the first on the reading thread.
-    pub fn new(shares: usize) -> Self {
+    /// `shares` shares, the first on the reading thread, whose own work (read, decode, deal,
+    /// merge) is `reading` parts of the tracking's (all of it [`Split::PARTS`]).
+    pub fn new(shares: usize, reading: u64) -> Self {
         let shares = shares.max(1) as u64;
         // With `n` shares and the reading's work `r` (of the tracking's 1), the first share
         // gets `w` where `r + w = (1 - w) / (n - 1)`: `w = (1 - r (n - 1)) / n`.
-        let reading = Self::READING.saturating_mul(shares - 1);
+        let reading = reading.saturating_mul(shares - 1);
         // (With one share, `w` is the whole.)
         let first = Self::PARTS.saturating_sub(reading) / shares;
         Split { shares, first }
@@ -399,10 +395,71 @@ impl Split {
     }
 }
 
+/// What the first segments of a run say about the reading thread's own work against the
+/// tracking's, to choose the [`Split`]: reading costs by the frame and by the byte, tracking by
+/// the segment and by the connection (setting it up, ending it, checking and encoding its
+/// record). A bulk transfer has large frames and few connections, so the reading outweighs its
+/// tracking; short connections are the other way round.
+///
+/// The costs are in thousandths of tracking one segment, from perf profiles of one thread on
+/// the benchmark's two captures (`bench/`), where the reading (kernel copy, frame walk,
+/// decoding, dealing) took 21 % of the samples on the many-connection capture (278 bytes a
+/// frame, a connection every 12 segments) and 64 % on the bulk one (1,481 bytes a frame, three
+/// connections).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Probe {
+    frames: u64,
+    bytes: u64,
+    segments: u64,
+    /// Segments that open a connection (SYN without ACK).
+    openings: u64,
+}
+
+impl Probe {
+    /// Segments looked at before the split is chosen; held back until then (about 0.7 MB).
+    pub const SEGMENTS: u64 = 4096;
+    /// Reading a frame, whatever its size: walking to it, decoding and dealing it.
+    const READ_FRAME: u64 = 700;
+    /// Bytes read (copied from the kernel) for as much work as tracking a segment.
+    const BYTES_PER_SEGMENT: u64 = 1360;
+    const TRACK_SEGMENT: u64 = 1000;
+    /// A connection's own tracking, beyond its segments'.
+    const TRACK_CONNECTION: u64 = 28_600;
+
+    /// A frame of `captured` bytes was read.
+    pub fn frame(&mut self, captured: usize) {
+        self.frames += 1;
+        self.bytes += captured as u64;
+    }
+
+    /// A segment was dealt.
+    pub fn segment(&mut self, seg: &Segment<'_>) {
+        self.segments += 1;
+        self.openings += u64::from(seg.flags.syn() && !seg.flags.ack());
+    }
+
+    /// Whether enough segments were seen.
+    pub fn done(&self) -> bool {
+        self.segments >= Self::SEGMENTS
+    }
+
+    /// The reading's work, in parts of the tracking's ([`Split::PARTS`] for as much).
+    pub fn reading(&self) -> u64 {
+        let reading = u128::from(self.frames) * u128::from(Self::READ_FRAME)
+            + u128::from(self.bytes) * u128::from(Self::TRACK_SEGMENT)
+                / u128::from(Self::BYTES_PER_SEGMENT);
+        let tracking = u128::from(self.segments) * u128::from(Self::TRACK_SEGMENT)
+            + u128::from(self.openings) * u128::from(Self::TRACK_CONNECTION);
+        (reading * u128::from(Split::PARTS))
+            .checked_div(tracking)
+            .map_or(0, |parts| u64::try_from(parts).unwrap_or(u64::MAX))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::track::testing::{ACK, segment};
+    use crate::track::testing::{ACK, SYN, segment};
 
     fn addr(ip: &str, port: u16) -> Addr {
         Addr {
@@ -432,7 +489,7 @@ mod tests {
     #[test]
     fn both_directions_of_a_connection_fall_to_the_same_share_in_the_split_s_proportions() {
         for shares in [1, 2, 3, 4, 8] {
-            let split = Split::new(shares);
+            let split = Split::new(shares, MANY_CONNECTIONS);
             let mut counts = vec![0u64; shares];
             for (out, back) in both_ways(12_000) {
                 let share = split.share(&out);
@@ -454,7 +511,7 @@ mod tests {
     fn the_reading_thread_takes_less_the_more_shares_there_are_and_the_parts_add_up() {
         let mut last = Split::PARTS + 1;
         for shares in 1..=8 {
-            let split = Split::new(shares);
+            let split = Split::new(shares, MANY_CONNECTIONS);
             let parts: Vec<u64> = (0..shares).map(|i| split.parts(i)).collect();
             assert_eq!(parts.iter().sum::<u64>(), Split::PARTS, "{parts:?}");
             assert!(parts[0] < last, "{shares}: {parts:?}");
@@ -468,7 +525,62 @@ mod tests {
             assert!(caps.iter().sum::<usize>() >= 1000, "{caps:?}");
             assert!(caps.iter().sum::<usize>() <= 1000 + shares, "{caps:?}");
         }
-        assert_eq!(Split::new(2).parts(0), (Split::PARTS - Split::READING) / 2);
-        assert_eq!(Split::new(8).parts(0), 0);
+        assert_eq!(
+            Split::new(2, MANY_CONNECTIONS).parts(0),
+            (Split::PARTS - MANY_CONNECTIONS) / 2
+        );
+        assert_eq!(Split::new(8, MANY_CONNECTIONS).parts(0), 0);
+    }
+
+    /// The reading's part on the benchmark's many-connection capture, as the probe finds it.
+    const MANY_CONNECTIONS: u64 = 249;
+
+    /// A probe of `segments` frames of `bytes` each, one in `per_connection` opening one.
+    fn probe(segments: u64, bytes: usize, per_connection: u64) -> Probe {
+        let mut probe = Probe::default();
+        let syn = segment(
+            addr("10.0.0.1", 40_000),
+            addr("192.0.2.1", 80),
+            SYN,
+            0,
+            0,
+            0,
+        );
+        let ack = segment(
+            addr("10.0.0.1", 40_000),
+            addr("192.0.2.1", 80),
+            ACK,
+            1,
+            1,
+            0,
+        );
+        for i in 0..segments {
+            probe.frame(bytes);
+            probe.segment(if i % per_connection == 0 { &syn } else { &ack });
+        }
+        probe
+    }
+
+    #[test]
+    fn the_probe_is_done_after_its_segments_and_not_before() {
+        assert!(!probe(Probe::SEGMENTS - 1, 100, 10).done());
+        assert!(probe(Probe::SEGMENTS, 100, 10).done());
+    }
+
+    /// The first segments of the benchmark's two captures (counted from them): the many-
+    /// connection one gives the reading thread a third of the tracking on two cores, as the
+    /// fixed split tuned on it did; the bulk one gives it none.
+    #[test]
+    fn short_connections_give_the_reading_thread_a_share_and_a_bulk_transfer_none() {
+        let many = probe(4096, 251, 11).reading();
+        assert!((200..300).contains(&many), "{many}");
+        assert!((350..400).contains(&Split::new(2, many).parts(0)), "{many}");
+        let bulk = probe(4096, 1_141, 1_365).reading();
+        assert!(bulk > Split::PARTS, "{bulk}");
+        assert_eq!(Split::new(2, bulk).parts(0), 0);
+        // A SYN flood is nearly all tracking.
+        let flood = probe(4096, 54, 1).reading();
+        assert!(flood < 50, "{flood}");
+        assert_eq!(Probe::default().reading(), 0);
     }
 }
