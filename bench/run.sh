@@ -107,7 +107,7 @@ FLOOR=$HERE/floor/target/release/tcplife-floor
 mkdir -p "$OUT"
 MANY=$OUT/many.pcap BULK=$OUT/bulk.pcap
 MANY_PARAMS="many connections=$CONNECTIONS file_bytes=$FILE_BYTES payload=base64-random"
-BULK_PARAMS="bulk bytes=$BULK_BYTES streams=2"
+BULK_PARAMS="bulk bytes=$BULK_BYTES streams=2 paced=1G"
 
 have_capture() { # FILE PARAMS
     [[ -s $1 && -s ${1%.pcap}.params && $(cat "${1%.pcap}.params") == "$2" ]]
