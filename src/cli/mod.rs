@@ -107,9 +107,11 @@ pub struct AnalysisArgs {
 
     /// Threads tracking connections, each taking the connections whose 4-tuple hashes to it
     /// (default: one per core; 1 does everything on one thread). The thread that reads the
-    /// capture is one of them, with a smaller part, to leave it room for the reading. The
-    /// output is the same for any number, unless --max-connections is reached: each thread
-    /// then evicts from its own part of the cap (in proportion to the connections it takes).
+    /// capture is one of them, with a smaller part, to leave it room for the reading: how much
+    /// smaller is chosen from the capture's first 4,096 TCP segments (none for a bulk
+    /// transfer, where reading large frames is most of the work). The output is the same for
+    /// any number, unless --max-connections is reached: each thread then evicts from its own
+    /// part of the cap (in proportion to the connections it takes).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
