@@ -18,7 +18,7 @@ use crate::track::table::{LateReset, SweepSchedule};
 use crate::track::{At, Config};
 use peaks::PeakCounter;
 use pool::Pool;
-use shard::{Batch, Item, Shard, Split};
+use shard::{Batch, Header, Item, Shard, Split};
 
 /// Everything that tunes an analysis.
 #[derive(Debug, Clone, Copy, Default)]
@@ -430,23 +430,18 @@ impl Run<'_> {
         }
         let now = self.now.map_or(at.ns, |now| now.max(at.ns));
         self.now = Some(now);
+        // A segment's frame always has its number.
+        let packet = at.packet.unwrap_or_default();
         if self.sweeps.due(at.ns, now) {
-            let point = at.packet.unwrap_or_default();
-            self.pool.give(Item::Sweep { now, point })?;
+            self.pool.give(Item::Sweep { now, point: packet })?;
         }
-        let seg = Segment {
-            payload: &[],
-            ip_header: &[],
-            tcp_header: &[],
-            ..*seg
-        };
-        let item = Item::Segment {
-            seg,
-            at,
+        self.pool.give(Item::Segment {
+            seg: Header::of(seg),
+            ns: at.ns,
+            packet,
             now,
             checksum_ok,
-        };
-        self.pool.give(item)
+        })
     }
 
     fn check_order(&mut self, stats: &mut InputStats, at: At) {
