@@ -714,6 +714,25 @@ fn syn_options() {
 }
 
 #[test]
+fn the_aligned_timestamps_are_read_as_the_walk_reads_them() {
+    use super::net::{parse_options, walk_options};
+    let aligned = [1, 1, 8, 10, 0x80, 0, 0, 1, 0xff, 0xff, 0xff, 0xfe];
+    assert_eq!(
+        parse_options(&aligned).timestamp,
+        Some((0x8000_0001, 0xffff_fffe))
+    );
+    assert_eq!(parse_options(&aligned), walk_options(&aligned));
+    // One byte more or less, or another option in front, is not the aligned layout: walked.
+    for opts in [
+        &aligned[..11],
+        &[&aligned[..], &[0]].concat(),
+        &[&[1, 1, 4, 2][..], &aligned[..]].concat(),
+    ] {
+        assert_eq!(parse_options(opts), walk_options(opts), "{opts:?}");
+    }
+}
+
+#[test]
 fn options_parsing_edge_cases() {
     use super::net::parse_options;
     // NOPs, an unknown option (kind 30, len 4), then timestamps.
@@ -955,6 +974,17 @@ fn seeds() -> Vec<(u32, Vec<u8>)> {
 }
 
 proptest! {
+    #[test]
+    fn options_read_the_same_on_the_fast_path_and_by_the_walk(
+        tail in prop::collection::vec(any::<u8>(), 8..=8),
+        head in prop::sample::select(vec![[1u8, 1, 8, 10], [1, 1, 8, 9], [1, 0, 8, 10], [8, 10, 1, 1]]),
+        extra in prop::collection::vec(any::<u8>(), 0..3),
+    ) {
+        use super::net::{parse_options, walk_options};
+        let opts = [&head[..], &tail[..], &extra[..]].concat();
+        prop_assert_eq!(parse_options(&opts), walk_options(&opts));
+    }
+
     #[test]
     fn random_bytes_never_panic(
         lt in prop::sample::select(&LINK_TYPES[..]),
