@@ -68,6 +68,11 @@ impl Header {
         }
     }
 
+    /// Sender and receiver, as [`Addr::ends_of`] gives them for the segment.
+    fn ends(&self) -> (Addr, Addr) {
+        Addr::ends_of(&self.segment())
+    }
+
     /// The segment again, its byte slices empty.
     fn segment(&self) -> Segment<'static> {
         Segment {
@@ -442,14 +447,7 @@ impl Split {
 
     /// The share a segment belongs to.
     pub fn share(&self, seg: &Header) -> usize {
-        let src = Addr {
-            ip: seg.src,
-            port: seg.src_port,
-        };
-        let dst = Addr {
-            ip: seg.dst,
-            port: seg.dst_port,
-        };
+        let (src, dst) = seg.ends();
         let h = mix(src.folded()).wrapping_add(mix(dst.folded()));
         let part = h >> (64 - Self::PARTS.trailing_zeros());
         let share = if part < self.first {
