@@ -187,7 +187,7 @@ def main():
     p(f"- load average (1, 5, 15 min): {run.get('load_before', '?')} before, "
       f"{run.get('load_after', '?')} after")
     p(f"- tcplife {run.get('tcplife', '?')}; {run.get('tools', '')}")
-    p(f"- {run.get('runs', '')}; peak RSS from `/usr/bin/time -v`; captures in the page cache")
+    p(f"- {run.get('runs', '')}; peak RSS from `/usr/bin/time -v`; each timed run's capture read into the page cache just before it")
     try:
         load1 = float(run.get("load_before", "0").split()[0])
     except ValueError:

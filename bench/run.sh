@@ -156,16 +156,26 @@ fi
 rm -rf "$RES"
 mkdir -p "$RES"
 MANIFEST=$RES/manifest.tsv
-printf 'id\tcapture\ttool\tcommand\n' >"$MANIFEST"
+printf 'id\tcapture\ttool\tcommand\twarm\n' >"$MANIFEST"
+
+# Read before every timed run: the command's capture (every command below ends with it), back
+# into the page cache. On the benchmark's machine the cache did not keep all of a run's
+# captures (about 6 GB): pages of one were gone minutes after it was read, with memory free,
+# and a run that reads part of its capture from the disk times the disk. A whole read from
+# memory takes 0.2-0.4 s.
+warm_command() { # FILE
+    printf '%q ' dd if="$1" of=/dev/null bs=1M status=none
+}
 
 # RUNS 0: only the /usr/bin/time run; the timed runs are left to `alternate`.
 measure() { # CAPTURE TOOL RUNS -- COMMAND...   (results in $RES/CAPTURE.TOOL.*)
     local capture=$1 tool=$2 runs=$3
     local id=$capture.$tool
     shift 4
-    local line
+    local line warm
     line=$(printf '%q ' "$@")
-    printf '%s\t%s\t%s\t%s\n' "$id" "$capture" "$tool" "$line" >>"$MANIFEST"
+    warm=$(warm_command "${!#}")
+    printf '%s\t%s\t%s\t%s\t%s\n' "$id" "$capture" "$tool" "$line" "$warm" >>"$MANIFEST"
     echo "  $id: $line" >&2
     if [[ $tool == tcplife* ]]; then
         # Its JSON lines outweigh the capture: keep their SHA-256 and the summary line only.
@@ -181,7 +191,7 @@ measure() { # CAPTURE TOOL RUNS -- COMMAND...   (results in $RES/CAPTURE.TOOL.*)
             die "$id failed (exit $?): see $RES/$id.err"
     fi
     [[ $runs -gt 0 ]] || return 0
-    hyperfine -N --output=null --style=none --runs "$runs" \
+    hyperfine -N --output=null --style=none --runs "$runs" --prepare "$warm" \
         --export-json "$RES/$id.json" -- "$line" >/dev/null 2>"$RES/$id.hyperfine.err" ||
         die "hyperfine failed on $id: see $RES/$id.hyperfine.err"
 }
@@ -194,6 +204,7 @@ alternate() { # RUNS ID...
     for ((round = 1; round <= runs; round++)); do
         for id in "$@"; do
             hyperfine -N --output=null --style=none --runs 1 \
+                --prepare "$(awk -F'\t' -v id="$id" '$1 == id { print $5 }' "$MANIFEST")" \
                 --export-json "$RES/$id.round$round.json" -- \
                 "$(awk -F'\t' -v id="$id" '$1 == id { print $4 }' "$MANIFEST")" \
                 >/dev/null 2>"$RES/$id.hyperfine.err" ||
@@ -243,7 +254,7 @@ for cap in many bulk; do
     done
     alternate "$RUNS" "${turns[@]}"
     measure "$cap" tcptrace "$SLOW_RUNS" -- tcptrace -n "$file"
-    measure "$cap" tshark "$SLOW_RUNS" -- tshark -r "$file" -q -z conv,tcp
+    measure "$cap" tshark "$SLOW_RUNS" -- tshark -q -z conv,tcp -r "$file"
 done
 
 say "timing the copies of many.pcap"
