@@ -230,6 +230,15 @@ impl std::fmt::Display for SkipReason {
 /// Decodes one frame. `orig_len` is the wire length (the frame may be snaplen-truncated).
 ///
 /// `link_type` is a LINKTYPE_ number (see [`linktype`]). Never panics and never allocates.
+//
+// Inlined into the reading loop, with `decode_frame` and `net::parse_options`: called, each
+// returned its result through memory written a field at a time, which the caller then copied
+// on in 16-byte moves; such a load waits for the narrower stores it overlaps (perf put about
+// two fifths of `decode`'s own samples on the bulk capture on two of those copies). Inlined,
+// the segment is built where it is used. The bulk capture in turns, 30 runs each, three sets:
+// 2.3-4.3 % less time (about 0.27 s against 0.26 s), the reading thread being its bottleneck;
+// the many-connection capture within the noise.
+#[inline(always)]
 pub fn decode(link_type: u32, data: &[u8], orig_len: u32) -> Decoded<'_> {
     match decode_frame(link_type, data, orig_len) {
         Ok(seg) => Decoded::Tcp(seg),
@@ -237,6 +246,7 @@ pub fn decode(link_type: u32, data: &[u8], orig_len: u32) -> Decoded<'_> {
     }
 }
 
+#[inline(always)]
 fn decode_frame(link_type: u32, data: &[u8], orig_len: u32) -> Result<Segment<'_>, SkipReason> {
     let l3 = link::walk(link_type, data)?;
     let pkt = data.get(l3.offset..).unwrap_or(&[]);

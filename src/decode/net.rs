@@ -286,6 +286,9 @@ fn tcp<'a>(
 /// Reads MSS, window scale, SACK-permitted and timestamps; stops quietly at the end-of-list
 /// option or at the first option whose length does not fit, keeping what was read before.
 /// An option of a known kind with the wrong length is skipped.
+///
+/// Inlined, with `decode` and `decode_frame`, for the reason given at `decode`.
+#[inline(always)]
 pub(super) fn parse_options(opts: &[u8]) -> TcpOptions {
     // After the handshake, nearly every segment of Linux and the BSDs carries exactly this:
     // NOP, NOP, timestamps, the layout RFC 7323 (Appendix A) recommends so that the values are
