@@ -145,11 +145,13 @@ pub struct FlowTable {
     config: Config,
     /// Boxed: a connection is a few hundred bytes, and the table moves its values as it grows.
     flows: FastMap<FlowKey, Box<Connection>>,
-    /// (time, id, key) for each connection in `flows`, at or before its deadline (see `arm`);
-    /// one that comes up before the deadline is put back. Entries of connections finished
-    /// otherwise (evicted, superseded), or replaced by an earlier entry, are skipped when they
+    /// (time, key) for each connection in `flows`, at or before its deadline (see `arm`); one
+    /// that comes up before the deadline is put back. An entry is the current one of the
+    /// connection its key holds while the connection's `timer_ns` is its time: a new
+    /// incarnation takes over its predecessor's (see `on_packet`). Entries of connections
+    /// finished otherwise (evicted), or replaced by an earlier entry, are skipped when they
     /// come up.
-    timers: Timers<(i64, u64, FlowKey)>,
+    timers: Timers<(i64, FlowKey)>,
     /// Incarnations abandoned while still open, kept for their last packets.
     superseded: FastMap<FlowKey, Box<Connection>>,
     tombstones: FastMap<FlowKey, Tombstone>,
@@ -196,6 +198,12 @@ impl FlowTable {
         self.flows.is_empty()
     }
 
+    /// Entries in the timer queue, current and stale.
+    #[cfg(test)]
+    pub(super) fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+
     /// Feeds one segment seen at `at`.
     pub fn on_segment(&mut self, seg: &Segment<'_>, at: At) {
         self.on_packet(seg, at, true);
@@ -220,9 +228,15 @@ impl FlowTable {
         if checksum_ok && self.feed_superseded(key, seg, src, at) {
             return;
         }
+        // The timer entry of the incarnation a new one supersedes, which the new one takes
+        // over: the entry comes up no later than the old deadline, which is before the new
+        // one's, and is put back then. A busy client reuses its 4-tuples within the linger
+        // time, so otherwise nearly every connection would leave a stale entry behind.
+        let mut inherited_timer = None;
         // Most segments belong to the connection the table holds: one lookup feeds it.
         let previous = match self.flows.get_mut(&key) {
             Some(conn) if checksum_ok && starts_new_incarnation(conn, seg, src) => {
+                inherited_timer = Some(conn.timer_ns);
                 self.flows.remove(&key).map(|old| self.supersede(key, old))
             }
             Some(conn) => {
@@ -257,6 +271,9 @@ impl FlowTable {
             }
             let mut conn = boxed_in(fresh, room);
             conn.previous = previous;
+            if let Some(at) = inherited_timer {
+                conn.timer_ns = at;
+            }
             conn
         });
         feed(conn, seg, src, at, checksum_ok);
@@ -391,21 +408,22 @@ impl FlowTable {
             }
         }
         let mut due: Vec<(u64, FlowKey)> = Vec::new();
-        while let Some(&Reverse((at, id, key))) = self.timers.peek() {
+        while let Some(&Reverse((at, key))) = self.timers.peek() {
             if at > now {
                 break;
             }
             self.timers.pop();
-            let Some(conn) = timer_owner(&mut self.flows, at, id, &key) else {
+            let Some(conn) = timer_owner(&mut self.flows, at, &key) else {
                 continue;
             };
             if conn.deadline(&config) <= now {
-                due.push((id, key));
+                due.push((conn.id, key));
             } else {
                 arm(&mut self.timers, key, conn, &config, now);
             }
         }
-        // Each connection has one current entry, so it is due once.
+        // A connection is due once: should an evicted connection's stale entry share the time
+        // of its successor's, the second is skipped below, the key being gone.
         due.sort_unstable_by_key(|(id, _)| *id);
         for (_, key) in due {
             let Some(mut conn) = self.flows.remove(&key) else {
@@ -437,7 +455,7 @@ impl FlowTable {
         if self.timers.len() > 2 * self.flows.len() + 1024 {
             let flows = &mut self.flows;
             self.timers
-                .retain(|&Reverse((at, id, key))| timer_owner(flows, at, id, &key).is_some());
+                .retain(|&Reverse((at, key))| timer_owner(flows, at, &key).is_some());
         }
         if self.graves.len() > 2 * self.tombstones.len() + 1024 {
             let tombstones = &self.tombstones;
@@ -547,7 +565,7 @@ fn is_bare_syn(seg: &Segment<'_>) -> bool {
 /// which comes at `now` or later, so an entry this early never needs a second one for the
 /// close (an open connection is looked at again each linger time instead).
 fn arm(
-    timers: &mut Timers<(i64, u64, FlowKey)>,
+    timers: &mut Timers<(i64, FlowKey)>,
     key: FlowKey,
     conn: &mut Connection,
     config: &Config,
@@ -556,13 +574,13 @@ fn arm(
     let soonest_close = now.saturating_add(config.closed_linger_ns.max(1));
     let at = conn.deadline(config).min(soonest_close);
     conn.timer_ns = at;
-    timers.push(Reverse((at, conn.id, key)));
+    timers.push(Reverse((at, key)));
 }
 
 /// After a segment: a new connection gets its entry; one whose deadline came before its entry
 /// (a timestamp from the past) gets an earlier one.
 fn rearm(
-    timers: &mut Timers<(i64, u64, FlowKey)>,
+    timers: &mut Timers<(i64, FlowKey)>,
     key: FlowKey,
     conn: &mut Connection,
     config: &Config,
@@ -574,17 +592,15 @@ fn rearm(
 }
 
 /// The connection a timer entry is for, if the entry is still its current one (the connection
-/// may have finished otherwise, the 4-tuple begun a new incarnation, or an earlier entry have
-/// replaced this one).
+/// may have finished otherwise, or an earlier entry have replaced this one).
 fn timer_owner<'a>(
     flows: &'a mut FastMap<FlowKey, Box<Connection>>,
     at: i64,
-    id: u64,
     key: &FlowKey,
 ) -> Option<&'a mut Connection> {
     flows
         .get_mut(key)
-        .filter(|c| c.id == id && c.timer_ns == at)
+        .filter(|c| c.timer_ns == at)
         .map(|c| &mut **c)
 }
 

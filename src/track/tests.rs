@@ -302,6 +302,27 @@ fn a_syn_with_a_new_isn_starts_a_linked_incarnation() {
 }
 
 #[test]
+fn a_new_incarnation_takes_over_its_predecessors_timer_entry() {
+    let mut w = time_wait();
+    let queued = w.table.timer_entries();
+    w.client(SYN, C_ISN + 100_000, 0);
+    assert_eq!(w.done.len(), 1, "the old incarnation is reported");
+    assert_eq!(
+        w.table.timer_entries(),
+        queued,
+        "no entry left stale, none added"
+    );
+    // The entry it took over comes up at the old deadline and is put back until the new
+    // incarnation's own.
+    let new = w.packet;
+    later(&mut w, 299);
+    assert!(finished(&w, new).is_none(), "reported before its timeout");
+    later(&mut w, 2);
+    let c = finished(&w, new).expect("reported at its timeout");
+    assert_eq!(c.finish, Some(Finish::IdleTimeout));
+}
+
+#[test]
 fn a_syn_captured_after_its_syn_ack_is_not_a_new_incarnation() {
     let mut w = Wire::new();
     w.server(SYN | ACK, S_ISN, C_ISN + 1)
