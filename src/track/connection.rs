@@ -16,7 +16,7 @@ use super::state::{At, State, Transition};
 use super::zeek::{ServerPorts, ZeekView};
 use super::{Config, Side};
 use crate::decode::Segment;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// An address and port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,14 +43,19 @@ impl Addr {
     /// The end as one integer: an IPv4 address above its port, exactly (so that it can stand
     /// for the end in a key); an IPv6 address folded first, which only a hash may use.
     pub fn folded(self) -> u64 {
-        let bits = match self.ip {
-            IpAddr::V4(v4) => u64::from(v4.to_bits()),
+        match self.ip {
+            IpAddr::V4(v4) => Self::folded_v4(v4, self.port),
             IpAddr::V6(v6) => {
                 let x = v6.to_bits();
-                (x as u64) ^ ((x >> 64) as u64).rotate_left(17)
+                let bits = (x as u64) ^ ((x >> 64) as u64).rotate_left(17);
+                bits.rotate_left(16) ^ u64::from(self.port)
             }
-        };
-        bits.rotate_left(16) ^ u64::from(self.port)
+        }
+    }
+
+    /// [`Addr::folded`] of an IPv4 end, from its address and port.
+    pub fn folded_v4(ip: Ipv4Addr, port: u16) -> u64 {
+        u64::from(ip.to_bits()).rotate_left(16) ^ u64::from(port)
     }
 }
 

@@ -52,15 +52,21 @@ impl Hash for FlowKey {
 }
 
 impl FlowKey {
-    fn new(a: Addr, b: Addr) -> Self {
-        match (a.ip, b.ip) {
-            // Folding is exact for IPv4.
-            (IpAddr::V4(_), IpAddr::V4(_)) => {
-                let (x, y) = (a.folded(), b.folded());
+    /// The key of a segment's 4-tuple. An IPv4 key is read off the segment's fields straight
+    /// into its two integers: built from the two ends as address enums, it was compared and
+    /// folded from stack copies of them that the processor could not forward from the stores
+    /// before (loads straddling two of them), a stall on every segment.
+    fn of(seg: &Segment<'_>) -> Self {
+        match (seg.src, seg.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let x = Addr::folded_v4(src, seg.src_port);
+                let y = Addr::folded_v4(dst, seg.dst_port);
                 FlowKey::V4(x.min(y), x.max(y))
             }
-            _ if a <= b => FlowKey::Other(a, b),
-            _ => FlowKey::Other(b, a),
+            _ => match Addr::ends_of(seg) {
+                (a, b) if a <= b => FlowKey::Other(a, b),
+                (a, b) => FlowKey::Other(b, a),
+            },
         }
     }
 }
@@ -223,8 +229,8 @@ impl FlowTable {
 
     fn on_packet(&mut self, seg: &Segment<'_>, at: At, checksum_ok: bool) {
         self.advance(at.ns);
+        let key = FlowKey::of(seg);
         let (src, dst) = Addr::ends_of(seg);
-        let key = FlowKey::new(src, dst);
         if checksum_ok && self.feed_superseded(key, seg, src, at) {
             return;
         }
