@@ -43,20 +43,25 @@ impl Addr {
     /// The end as one integer: an IPv4 address above its port, exactly (so that it can stand
     /// for the end in a key); an IPv6 address folded first, which only a hash may use.
     pub fn folded(self) -> u64 {
-        match self.ip {
-            IpAddr::V4(v4) => Self::folded_v4(v4, self.port),
+        let bits = match self.ip {
+            IpAddr::V4(v4) => u64::from(v4.to_bits()),
             IpAddr::V6(v6) => {
                 let x = v6.to_bits();
-                let bits = (x as u64) ^ ((x >> 64) as u64).rotate_left(17);
-                bits.rotate_left(16) ^ u64::from(self.port)
+                (x as u64) ^ ((x >> 64) as u64).rotate_left(17)
             }
-        }
+        };
+        fold(bits, self.port)
     }
 
     /// [`Addr::folded`] of an IPv4 end, from its address and port.
     pub fn folded_v4(ip: Ipv4Addr, port: u16) -> u64 {
-        u64::from(ip.to_bits()).rotate_left(16) ^ u64::from(port)
+        fold(u64::from(ip.to_bits()), port)
     }
+}
+
+/// An address's bits (at most 64) above its port.
+fn fold(bits: u64, port: u16) -> u64 {
+    bits.rotate_left(16) ^ u64::from(port)
 }
 
 /// How the client/server roles were decided.

@@ -52,10 +52,9 @@ impl Hash for FlowKey {
 }
 
 impl FlowKey {
-    /// The key of a segment's 4-tuple. An IPv4 key is read off the segment's fields straight
-    /// into its two integers: built from the two ends as address enums, it was compared and
-    /// folded from stack copies of them that the processor could not forward from the stores
-    /// before (loads straddling two of them), a stall on every segment.
+    /// The key of a segment's 4-tuple. An IPv4 key is folded straight from the segment's
+    /// fields: folded from the two ends built first as `Addr`s, it was read back from stack
+    /// copies of them in loads that straddled two stores, a store-forwarding stall a segment.
     fn of(seg: &Segment<'_>) -> Self {
         match (seg.src, seg.dst) {
             (IpAddr::V4(src), IpAddr::V4(dst)) => {
