@@ -26,6 +26,7 @@ TOOLS = [
     ("tcplife-t1", "tcplife ... --threads 1"),
     ("tcplife-t2", "tcplife ... --threads 2"),
     ("tcplife-t4", "tcplife ... --threads 4"),
+    ("tcplife-pgo", "tcplife analyze --format jsonl, PGO build (bench/pgo.sh)"),
     ("tcptrace", "tcptrace -n"),
     ("tshark", "tshark -q -z conv,tcp"),
 ]
@@ -235,6 +236,15 @@ def main():
     ok = None if None in tf else tf[0] <= 1.6 and tf[1] <= 1.3
     line("tcplife / floor (≤ 1.6 many, ≤ 1.3 bulk)",
          [fmt_ratio(x, bound=b) for x, b in zip(tf, (1.6, 1.3))], ok)
+    if get("many", "tcplife-pgo"):
+        pf = [ratio(med(c, "tcplife-pgo"), med(c, "floor")) for c in ("many", "bulk")]
+        pp = [ratio(med(c, "tcplife-pgo"), med(c, "tcplife")) for c in ("many", "bulk")]
+        line("tcplife PGO build / floor (≤ 1.6 many, ≤ 1.3 bulk)",
+             [fmt_ratio(x, bound=b) for x, b in zip(pf, (1.6, 1.3))],
+             None if None in pf else pf[0] <= 1.6 and pf[1] <= 1.3,
+             f"PGO / plain build: {fmt_ratio(pp[0])} many, {fmt_ratio(pp[1])} bulk; ")
+    else:
+        p(f"| tcplife PGO build | | | {run.get('pgo_build', 'not made')} |")
     tt = [ratio(med(c, "tcptrace"), med(c, "tcplife")) for c in ("many", "bulk")]
     line("tcptrace / tcplife (≥ 5)", [fmt_ratio(x, 1, 5) for x in tt],
          None if None in tt else min(tt) >= 5)
@@ -254,7 +264,7 @@ def main():
     if len(thr) >= 2:
         sp = [ratio(med(c, thr[0]), med(c, thr[-1])) for c in ("many", "bulk")]
         # The default twice as well: the same output on every run, not only every thread count.
-        same = thr + ["tcplife"] + (["tcplife-again"] if get("many", "tcplife-again") else [])
+        same = thr + [t for t in ("tcplife", "tcplife-again", "tcplife-pgo") if get("many", t)]
         outs = {get(c, t)["sha256"] for c in ("many",) for t in same}
         line(f"{thr[0]} / {thr[-1]} (≥ 1.6 many)", [fmt_ratio(x, bound=1.6) for x in sp],
              None if sp[0] is None else sp[0] >= 1.6,

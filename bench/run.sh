@@ -101,6 +101,12 @@ say "building tcplife and the parse floor (release)"
 cargo build --release --locked --quiet --manifest-path "$HERE/floor/Cargo.toml"
 TCPLIFE=$ROOT/target/release/tcplife
 FLOOR=$HERE/floor/target/release/tcplife-floor
+# The profile-guided build (bench/pgo.sh, trained on testdata/ only), timed beside the plain
+# one; left out, with a note in the table, when no llvm-profdata of rustc's LLVM can be had.
+say "building tcplife with profile-guided optimisation (bench/pgo.sh)"
+pgo_args=()
+[[ $INSTALL == 0 || $EUID -ne 0 ]] || pgo_args=(--install)
+TCPLIFE_PGO=$("$HERE/pgo.sh" "${pgo_args[@]}") || TCPLIFE_PGO=
 
 # ---------------------------------------------------------------------------------------------
 # Captures. Each records the settings it was made with; a different setting remakes it.
@@ -226,6 +232,11 @@ fi
     echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB, $(uname -sr)"
     echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "tcplife: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown), $(rustc --version)"
+    if [[ -n $TCPLIFE_PGO ]]; then
+        echo "pgo_build: made by bench/pgo.sh, trained on testdata/"
+    else
+        echo "pgo_build: none (bench/pgo.sh found no llvm-profdata of the LLVM rustc uses)"
+    fi
     echo "tools: $(tshark --version | head -1); tcptrace $(tcptrace -v 2>&1 | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1); hyperfine $(hyperfine --version | cut -d' ' -f2)"
     echo "runs: $RUNS (tcptrace, tshark: $SLOW_RUNS); medians"
     echo "threads_flag: ${THREADS[*]:-absent}"
@@ -252,6 +263,10 @@ for cap in many bulk; do
             "$TCPLIFE" analyze --quiet --format jsonl --threads "$n" "$file"
         turns+=("$cap.tcplife-t$n")
     done
+    if [[ -n $TCPLIFE_PGO ]]; then
+        measure "$cap" tcplife-pgo 0 -- "$TCPLIFE_PGO" analyze --quiet --format jsonl "$file"
+        turns+=("$cap.tcplife-pgo")
+    fi
     alternate "$RUNS" "${turns[@]}"
     measure "$cap" tcptrace "$SLOW_RUNS" -- tcptrace -n "$file"
     measure "$cap" tshark "$SLOW_RUNS" -- tshark -q -z conv,tcp -r "$file"
