@@ -54,8 +54,12 @@ PROFDATA=$(find_profdata)
 if [[ -z $PROFDATA && $INSTALL == 1 ]] && command -v apt-get >/dev/null; then
     say "installing llvm-$LLVM_MAJOR (for llvm-profdata)"
     SUDO=""; [[ $EUID -eq 0 ]] || SUDO="sudo"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        "llvm-$LLVM_MAJOR" >&2 || true
+    apt_install() {
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            "llvm-$LLVM_MAJOR" >&2
+    }
+    # A fresh machine's package lists may be empty or stale.
+    apt_install || { $SUDO apt-get update -q >&2 && apt_install; } || true
     PROFDATA=$(find_profdata)
 fi
 if [[ -z $PROFDATA ]]; then
