@@ -239,10 +239,14 @@ def main():
     if get("many", "tcplife-pgo"):
         pf = [ratio(med(c, "tcplife-pgo"), med(c, "floor")) for c in ("many", "bulk")]
         pp = [ratio(med(c, "tcplife-pgo"), med(c, "tcplife")) for c in ("many", "bulk")]
+        pt = [ratio(med(c, "tcptrace"), med(c, "tcplife-pgo")) for c in ("many", "bulk")]
+        ps = [ratio(med(c, "tshark"), med(c, "tcplife-pgo")) for c in ("many", "bulk")]
         line("tcplife PGO build / floor (≤ 1.6 many, ≤ 1.3 bulk)",
              [fmt_ratio(x, bound=b) for x, b in zip(pf, (1.6, 1.3))],
              None if None in pf else pf[0] <= 1.6 and pf[1] <= 1.3,
-             f"PGO / plain build: {fmt_ratio(pp[0])} many, {fmt_ratio(pp[1])} bulk; ")
+             f"PGO / plain build: {fmt_ratio(pp[0])} many, {fmt_ratio(pp[1])} bulk; "
+             f"tcptrace / PGO build: {fmt_ratio(pt[0], 1, 5)}, {fmt_ratio(pt[1], 1, 5)}; "
+             f"tshark / PGO build: {fmt_ratio(ps[0], 1, 20)}, {fmt_ratio(ps[1], 1, 20)}; ")
     else:
         p(f"| tcplife PGO build | | | {run.get('pgo_build', 'not made')} |")
     tt = [ratio(med(c, "tcptrace"), med(c, "tcplife")) for c in ("many", "bulk")]
