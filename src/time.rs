@@ -1,6 +1,7 @@
 //! Capture times for people: RFC 3339 in UTC with nanoseconds, computed without a calendar
 //! library (Howard Hinnant's days-to-civil algorithm).
 
+use crate::decimal::put_digits;
 use serde::{Serialize, Serializer};
 use std::fmt;
 
@@ -84,30 +85,17 @@ fn put<const N: usize>(buf: &mut [u8], at: usize, part: &[u8; N]) {
     }
 }
 
-/// "00" to "99", for two digits at a time.
-const PAIRS: &[u8; 200] = b"\
-      00010203040506070809101112131415161718192021222324\
-      25262728293031323334353637383940414243444546474849\
-      50515253545556575859606162636465666768697071727374\
-      75767778798081828384858687888990919293949596979899";
+/// The nine digits below a time's second, as two pieces that are copied as they are: put
+/// together in one array first, they would be read back across the two stores that made them.
+struct Fraction {
+    first: [u8; 1],
+    rest: [u8; 8],
+}
 
-/// Writes `value`'s last `digits` decimal digits at `buf[at..at + digits]`, with leading
-/// zeros; nothing when that is not inside `buf`.
-fn put_digits(buf: &mut [u8], at: usize, value: u64, digits: usize) {
-    let Some(field) = buf.get_mut(at..at.saturating_add(digits)) else {
-        return;
-    };
-    let mut v = value;
-    let mut pairs = field.rchunks_exact_mut(2);
-    for pair in &mut pairs {
-        let i = (v % 100) as usize * 2;
-        v /= 100;
-        if let Some(from) = PAIRS.get(i..i + 2) {
-            pair.copy_from_slice(from);
-        }
-    }
-    if let Some(first) = pairs.into_remainder().first_mut() {
-        *first = b'0' + (v % 10) as u8;
+impl Fraction {
+    fn put(&self, buf: &mut [u8], at: usize) {
+        put(buf, at, &self.first);
+        put(buf, at + 1, &self.rest);
     }
 }
 
@@ -124,7 +112,7 @@ impl Rfc3339 {
         }
     }
 
-    /// Appends `NS,"time":"TEXT"`: the time as integer nanoseconds (as `itoa` writes it),
+    /// Appends `NS,"time":"TEXT"`: the time as integer nanoseconds,
     /// then as [`Rfc3339::push_quoted`] does after JSON's next field name; every time in a
     /// record is given both ways. The second's part of both is kept with its text, so what is
     /// left is the nine digits below it, written once and copied into their two places, and
@@ -137,21 +125,24 @@ impl Rfc3339 {
         {
             let fraction = self.fraction();
             if let Some(both) = out.get_mut(start..) {
-                put(both, NS_FRACTION_AT, &fraction);
-                put(both, TEXT_FRACTION_AT, &fraction);
+                fraction.put(both, NS_FRACTION_AT);
+                fraction.put(both, TEXT_FRACTION_AT);
             }
             return;
         }
-        out.extend_from_slice(itoa::Buffer::new().format(self.0).as_bytes());
+        crate::decimal::push_i64(out, self.0);
         out.extend_from_slice(BETWEEN);
         self.push_quoted(out);
     }
 
     /// The nine digits below the second.
-    fn fraction(self) -> [u8; 9] {
-        let mut digits = [0; 9];
-        put_digits(&mut digits, 0, self.0.rem_euclid(NANOS).unsigned_abs(), 9);
-        digits
+    fn fraction(self) -> Fraction {
+        // Below 10^9: the first digit, then eight below 10^8.
+        let ns = self.0.rem_euclid(NANOS) as u32;
+        Fraction {
+            first: [b'0' + (ns / 100_000_000) as u8],
+            rest: crate::decimal::eight_digits(ns % 100_000_000),
+        }
     }
 
     /// Writes the time into `buf` without going through `core::fmt` (this is on the output
@@ -161,7 +152,7 @@ impl Rfc3339 {
     /// lie in its own and in its TIME-WAIT's end), see [`Rfc3339::with_second_text`].
     fn write_fast(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&[u8; RFC3339_LEN]> {
         Self::with_second_text(self.0.div_euclid(NANOS), |text| put(buf, 0, text.prefix()))?;
-        put(buf, PREFIX_LEN, &self.fraction());
+        self.fraction().put(buf, PREFIX_LEN);
         put(buf, RFC3339_LEN - 1, b"Z");
         Some(buf)
     }
@@ -371,17 +362,6 @@ mod tests {
         ] {
             agrees_with_display(ns);
         }
-    }
-
-    #[test]
-    fn fixed_width_pads_with_zeros_and_stays_inside() {
-        let mut buf = *b"----------";
-        put_digits(&mut buf, 2, 7, 3);
-        put_digits(&mut buf, 6, 123_456, 4);
-        assert_eq!(&buf, b"--007-3456");
-        // 8..13 is not inside: nothing is written, nothing panics.
-        put_digits(&mut buf, 8, 99, 5);
-        assert_eq!(&buf, b"--007-3456");
     }
 
     #[test]

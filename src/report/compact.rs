@@ -7,6 +7,7 @@
 //! `tests::writes_what_serde_json_writes` compares the two on every kind of value, and the
 //! fixture tests compare whole outputs.
 
+use crate::decimal::{self, Decimal};
 use serde::ser::{self, Serialize};
 use std::fmt;
 
@@ -43,7 +44,12 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn integer(&mut self, n: impl itoa::Integer) {
+    fn integer(&mut self, n: impl Decimal) {
+        decimal::push(self.out, n);
+    }
+
+    /// Wider than [`Decimal`] takes (no record has such a number).
+    fn wide_integer(&mut self, n: impl itoa::Integer) {
         self.out
             .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     }
@@ -226,7 +232,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         Ok(())
     }
     fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        self.integer(v);
+        self.wide_integer(v);
         Ok(())
     }
     fn serialize_u8(self, v: u8) -> Result<(), Error> {
@@ -246,7 +252,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         Ok(())
     }
     fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        self.integer(v);
+        self.wide_integer(v);
         Ok(())
     }
     fn serialize_f32(self, v: f32) -> Result<(), Error> {

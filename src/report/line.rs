@@ -20,6 +20,7 @@ use super::record::{
     ResetRecord, StateTimeline, TransitionRecord,
 };
 use super::zeek::{ZeekRecord, ZeekRowRecord};
+use crate::decimal::{self, Decimal};
 use crate::detect::Anomaly;
 use crate::time::Rfc3339;
 use crate::track::{History, State};
@@ -168,14 +169,8 @@ impl<'a, S: Style> Line<'a, S> {
         self.out.extend_from_slice(bytes);
     }
 
-    fn int<N: itoa::Integer + TryInto<u8>>(&mut self, n: N) {
-        // Most counters of a record are 0 or a few: one digit, pushed without a copy call.
-        match n.try_into() {
-            Ok(digit @ 0..=9) => self.out.push(b'0' + digit),
-            _ => self
-                .out
-                .extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
-        }
+    fn int(&mut self, n: impl Decimal) {
+        decimal::push(self.out, n);
     }
 
     fn bool(&mut self, b: bool) {
@@ -230,7 +225,7 @@ impl<'a, S: Style> Line<'a, S> {
         }
     }
 
-    fn opt_int<N: itoa::Integer + TryInto<u8>>(&mut self, n: Option<N>) {
+    fn opt_int(&mut self, n: Option<impl Decimal>) {
         self.opt(n, Self::int);
     }
 
