@@ -10,7 +10,8 @@
 #
 # The binary is target/pgo/release/tcplife; its profile, target/pgo/tcplife.profdata. Before
 # printing the binary's path, the script runs `tcplife check testdata/kernel` with it: the PGO
-# build must give the committed expectations. Takes about three minutes (two release builds).
+# build must give the committed expectations. Takes about three and a half minutes
+# (two release builds).
 #
 # llvm-profdata must come from the LLVM that rustc was built with (the same major version:
 # `rustc -vV` names it); rustup's llvm-tools component has one, and so does Debian's llvm-N.

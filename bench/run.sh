@@ -105,7 +105,7 @@ FLOOR=$HERE/floor/target/release/tcplife-floor
 # one; left out, with a note in the table, when no llvm-profdata of rustc's LLVM can be had.
 say "building tcplife with profile-guided optimisation (bench/pgo.sh)"
 pgo_args=()
-[[ $INSTALL == 0 || $EUID -ne 0 ]] || pgo_args=(--install)
+if [[ $INSTALL == 1 && $EUID -eq 0 ]]; then pgo_args=(--install); fi
 TCPLIFE_PGO=$("$HERE/pgo.sh" "${pgo_args[@]}") || TCPLIFE_PGO=
 
 # ---------------------------------------------------------------------------------------------

@@ -133,15 +133,10 @@ pub fn push_i64(out: &mut Vec<u8>, n: i64) {
     push_u64(out, n.unsigned_abs());
 }
 
-/// An integer that [`push`] writes: every primitive one of 64 bits or fewer.
+/// Every primitive integer of 64 bits or fewer, written in decimal.
 pub trait Decimal: Copy {
+    /// Appends the number in decimal, as `itoa` and serde_json write it.
     fn push_to(self, out: &mut Vec<u8>);
-}
-
-/// Appends `n` in decimal, as `itoa` and serde_json write it.
-#[inline]
-pub fn push(out: &mut Vec<u8>, n: impl Decimal) {
-    n.push_to(out);
 }
 
 macro_rules! decimal {
@@ -166,7 +161,7 @@ mod tests {
 
     fn written(n: impl Decimal) -> String {
         let mut out = b"x".to_vec();
-        push(&mut out, n);
+        n.push_to(&mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -219,7 +214,6 @@ mod tests {
         fn digits_of_any_number_below_ten_to_the_eight(n in 0..100_000_000u32) {
             prop_assert_eq!(eight_digits(n).to_vec(), format!("{n:08}").into_bytes());
         }
-
 
         #[test]
         fn any_integer_is_written_as_itoa_writes_it(u in any::<u64>(), i in any::<i64>()) {

@@ -8,7 +8,7 @@ pub mod analyze;
 pub mod capture;
 pub mod check;
 pub mod cli;
-pub mod decimal;
+pub(crate) mod decimal;
 pub mod decode;
 pub mod detect;
 pub mod inline;

@@ -1,7 +1,7 @@
 //! Capture times for people: RFC 3339 in UTC with nanoseconds, computed without a calendar
 //! library (Howard Hinnant's days-to-civil algorithm).
 
-use crate::decimal::put_digits;
+use crate::decimal::{eight_digits, push_i64, put_digits};
 use serde::{Serialize, Serializer};
 use std::fmt;
 
@@ -130,7 +130,7 @@ impl Rfc3339 {
             }
             return;
         }
-        crate::decimal::push_i64(out, self.0);
+        push_i64(out, self.0);
         out.extend_from_slice(BETWEEN);
         self.push_quoted(out);
     }
@@ -141,7 +141,7 @@ impl Rfc3339 {
         let ns = self.0.rem_euclid(NANOS) as u32;
         Fraction {
             first: [b'0' + (ns / 100_000_000) as u8],
-            rest: crate::decimal::eight_digits(ns % 100_000_000),
+            rest: eight_digits(ns % 100_000_000),
         }
     }
 

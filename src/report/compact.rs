@@ -7,7 +7,7 @@
 //! `tests::writes_what_serde_json_writes` compares the two on every kind of value, and the
 //! fixture tests compare whole outputs.
 
-use crate::decimal::{self, Decimal};
+use crate::decimal::Decimal;
 use serde::ser::{self, Serialize};
 use std::fmt;
 
@@ -45,7 +45,7 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn integer(&mut self, n: impl Decimal) {
-        decimal::push(self.out, n);
+        n.push_to(self.out);
     }
 
     /// Wider than [`Decimal`] takes (no record has such a number).

@@ -20,7 +20,7 @@ use super::record::{
     ResetRecord, StateTimeline, TransitionRecord,
 };
 use super::zeek::{ZeekRecord, ZeekRowRecord};
-use crate::decimal::{self, Decimal};
+use crate::decimal::Decimal;
 use crate::detect::Anomaly;
 use crate::time::Rfc3339;
 use crate::track::{History, State};
@@ -170,7 +170,7 @@ impl<'a, S: Style> Line<'a, S> {
     }
 
     fn int(&mut self, n: impl Decimal) {
-        decimal::push(self.out, n);
+        n.push_to(self.out);
     }
 
     fn bool(&mut self, b: bool) {
