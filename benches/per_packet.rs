@@ -24,7 +24,7 @@ use divan::counter::{BytesCount, ItemsCount};
 use divan::{Bencher, black_box};
 use std::io;
 use tcplife::analyze::{NoProgress, Settings, analyze};
-use tcplife::capture::CaptureReader;
+use tcplife::capture::{CaptureReader, ReadMode};
 use tcplife::decode::{Decoded, decode};
 use tcplife::report::json::JsonLines;
 use tcplife::track::{At, Config, FlowTable};
@@ -66,7 +66,8 @@ struct Frames {
 impl Frames {
     fn load() -> Frames {
         let path = capture_path();
-        let mut reader = CaptureReader::open(&path).expect("open the benchmark capture");
+        let mut reader =
+            CaptureReader::open(&path, ReadMode::default()).expect("open the benchmark capture");
         let mut data = Vec::new();
         let mut once = Vec::new();
         let mut first_ts = None;

@@ -9,7 +9,9 @@ mod peaks;
 mod pool;
 mod shard;
 
-use crate::capture::{CaptureError, CaptureErrorKind, CaptureReader, Compression, Format, Frame};
+use crate::capture::{
+    CaptureError, CaptureErrorKind, CaptureReader, Compression, Format, Frame, ReadMode,
+};
 use crate::decode::{Decoded, Segment, SkipReason, decode};
 use crate::detect::{Anomaly, Details, DetectConfig, FloodDetector, Kind, capture_anomalies};
 use crate::report::record::{ConnectionRecord, Moment};
@@ -35,6 +37,8 @@ pub struct Settings {
     /// table fills up: each thread then holds its part of `track.max_connections` and evicts
     /// on its own.
     pub threads: usize,
+    /// How capture files are read: mapped in place, or streamed.
+    pub read: ReadMode,
 }
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -270,6 +274,7 @@ pub fn analyze(
             sweeps: SweepSchedule::default(),
             now: None,
             verify_checksums: settings.verify_checksums,
+            read: settings.read,
             floods: FloodDetector::default(),
             state_peaks: PeakCounter::start(scope, shares > 1)?,
             batch: Batch::default(),
@@ -289,6 +294,7 @@ struct Run<'scope> {
     /// The capture clock: the latest TCP segment's time.
     now: Option<i64>,
     verify_checksums: bool,
+    read: ReadMode,
     floods: FloodDetector,
     state_peaks: PeakCounter<'scope>,
     /// Finished connections on their way out (kept to use its room again).
@@ -311,7 +317,7 @@ impl Run<'_> {
         let mut inputs = Vec::with_capacity(paths.len());
         for path in paths {
             let mut stats = InputStats::new(path, self.packets + 1);
-            match CaptureReader::open(path) {
+            match CaptureReader::open(path, self.read) {
                 Ok(mut reader) => {
                     stats.describe(&reader);
                     progress.start_file(path, reader.size());

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::io;
 
+mod mapped;
 mod open;
 mod pcapng;
 mod reader;
@@ -48,6 +49,17 @@ pub enum Format {
         big_endian: bool,
     },
     PcapNg,
+}
+
+/// How a capture file's bytes reach the parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadMode {
+    /// A regular, uncompressed file is mapped into memory and read in place; anything else is
+    /// streamed.
+    #[default]
+    Map,
+    /// Everything is copied into a buffer with `read` calls, a piece at a time.
+    Stream,
 }
 
 /// How the bytes on disk are compressed.

@@ -72,29 +72,7 @@ impl Source {
         };
 
         let mut head = Vec::with_capacity(64);
-        read_up_to(&mut stream, &mut head, 4).map_err(|e| io_error(name, 0, e))?;
-        let Some(format) = detect_format(&head) else {
-            // Read a few more bytes so the message can show what the file really is.
-            read_up_to(&mut stream, &mut head, MAGIC_SHOWN).map_err(|e| io_error(name, 0, e))?;
-            head.truncate(MAGIC_SHOWN);
-            return Err(CaptureError::new(
-                name,
-                Some(0),
-                CaptureErrorKind::UnknownFormat { magic: head },
-            ));
-        };
-        let header_len = match format {
-            Format::Pcap { .. } => 24,
-            Format::PcapNg => first_section_len(name, &mut stream, &mut head)?,
-        };
-        read_up_to(&mut stream, &mut head, header_len).map_err(|e| io_error(name, 0, e))?;
-        if head.len() < header_len {
-            return Err(CaptureError::new(
-                name,
-                Some(0),
-                CaptureErrorKind::Truncated,
-            ));
-        }
+        let (format, header_len) = recognise_format(name, &mut stream, &mut head)?;
         let errors = ErrorSlot::default();
         Ok(Source {
             stream: KeepErrors {
@@ -108,6 +86,41 @@ impl Source {
             errors,
         })
     }
+}
+
+/// The format of an uncompressed stream and the length of its first header, read whole into
+/// `head` (the bytes to put back in front of the stream).
+pub(crate) fn recognise_format(
+    name: &str,
+    stream: &mut impl Read,
+    head: &mut Vec<u8>,
+) -> Result<(Format, usize), CaptureError> {
+    read_up_to(stream, head, 4).map_err(|e| io_error(name, 0, e))?;
+    let Some(format) = detect_format(head) else {
+        // Read a few more bytes so the message can show what the file really is.
+        read_up_to(stream, head, MAGIC_SHOWN).map_err(|e| io_error(name, 0, e))?;
+        head.truncate(MAGIC_SHOWN);
+        return Err(CaptureError::new(
+            name,
+            Some(0),
+            CaptureErrorKind::UnknownFormat {
+                magic: std::mem::take(head),
+            },
+        ));
+    };
+    let header_len = match format {
+        Format::Pcap { .. } => 24,
+        Format::PcapNg => first_section_len(name, stream, head)?,
+    };
+    read_up_to(stream, head, header_len).map_err(|e| io_error(name, 0, e))?;
+    if head.len() < header_len {
+        return Err(CaptureError::new(
+            name,
+            Some(0),
+            CaptureErrorKind::Truncated,
+        ));
+    }
+    Ok((format, header_len))
 }
 
 /// The length the first section header block claims, checked for sanity, after reading the 12

@@ -19,11 +19,12 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
+use super::mapped::{FileMap, Mapped};
 use super::open::{self, ErrorSlot, MAX_RECORD, Source};
 use super::pcapng::{
     self, EPB_TYPE, IDB_TYPE, Interface, OPB_TYPE, ObsoletePacket, SHB_TYPE, SPB_TYPE, Section,
 };
-use super::{CaptureError, CaptureErrorKind, Compression, Format, Frame};
+use super::{CaptureError, CaptureErrorKind, Compression, Format, Frame, ReadMode};
 
 /// Initial size of pcap-parser's buffer: room for many ordinary frames, and the size of the
 /// requests the file is read in (see `open::FILE_BUFFER`). It grows when a record does not
@@ -89,7 +90,9 @@ pub struct CaptureReader {
     format: Format,
     compression: Compression,
     size: Option<u64>,
-    bytes_read: Arc<AtomicU64>,
+    /// Bytes read from the file so far, counted by the stream; `None` for a mapped file, whose
+    /// bytes are read where they lie (the offset reached counts them).
+    bytes_read: Option<Arc<AtomicU64>>,
     errors: ErrorSlot,
     parser: Parser,
     /// Current size of the parser's buffer.
@@ -177,8 +180,10 @@ enum Claim {
 
 impl CaptureReader {
     /// Opens a file, or standard input when `path` is "-". Detects gzip (1f 8b) and zstd
-    /// (28 b5 2f fd) by magic (never by file name), then pcap/pcapng by magic.
-    pub fn open(path: &str) -> Result<CaptureReader, CaptureError> {
+    /// (28 b5 2f fd) by magic (never by file name), then pcap/pcapng by magic. An uncompressed
+    /// regular file is read in place through a memory map when `read` allows it (see
+    /// [`super::mapped`]); everything else is streamed.
+    pub fn open(path: &str, read: ReadMode) -> Result<CaptureReader, CaptureError> {
         if path == "-" {
             return CaptureReader::from_reader(path, Box::new(io::stdin()), None);
         }
@@ -193,7 +198,38 @@ impl CaptureReader {
         }
         // FIFOs and devices have no meaningful length.
         let size = metadata.is_file().then_some(metadata.len());
+        if read == ReadMode::Map && metadata.is_file() && metadata.len() > 0 {
+            // A file that cannot be mapped (some network and virtual file systems) is streamed.
+            if let Ok(map) = FileMap::new(&file) {
+                if let Some(reader) = CaptureReader::from_bytes(path, map, size)? {
+                    return Ok(reader);
+                }
+            }
+        }
         CaptureReader::from_reader(path, Box::new(file), size)
+    }
+
+    /// Over a whole uncompressed capture held in memory (a mapped file), read in place; `None`
+    /// when the bytes are compressed, which only a stream decompresses.
+    pub(crate) fn from_bytes<B: AsRef<[u8]> + Send + 'static>(
+        name: &str,
+        bytes: B,
+        size: Option<u64>,
+    ) -> Result<Option<CaptureReader>, CaptureError> {
+        let mut data = bytes.as_ref();
+        if open::detect_compression(data) != Compression::None {
+            return Ok(None);
+        }
+        let (format, header_len) = open::recognise_format(name, &mut data, &mut Vec::new())?;
+        let errors = ErrorSlot::default();
+        let parser =
+            Mapped::new(bytes, format).map_err(|error| header_error(name, &errors, &error))?;
+        Ok(Some(CaptureReader::with_parser(
+            name,
+            (format, Compression::None, header_len),
+            Box::new(parser),
+            (size, None, errors),
+        )))
     }
 
     /// Same over any reader (used by tests and stdin). `size` = total bytes if known (for
@@ -207,23 +243,39 @@ impl CaptureReader {
         // The first header must fit in the buffer in one piece, with a byte to spare (see
         // `make_room`).
         let capacity = INITIAL_BUFFER.max(source.header_len.saturating_add(1));
-        let (parser, layout) = start_parser(source.format, source.stream, capacity)
+        let parser = start_parser(source.format, source.stream, capacity)
             .map_err(|error| header_error(name, &source.errors, &error))?;
-        Ok(CaptureReader {
+        Ok(CaptureReader::with_parser(
+            name,
+            (source.format, source.compression, capacity),
+            parser,
+            (size, Some(source.bytes_read), source.errors),
+        ))
+    }
+
+    /// A reader over `parser`, which has read the first header of a capture in `format`, with
+    /// a buffer of `capacity` bytes.
+    fn with_parser(
+        name: &str,
+        (format, compression, capacity): (Format, Compression, usize),
+        parser: Parser,
+        (size, bytes_read, errors): (Option<u64>, Option<Arc<AtomicU64>>, ErrorSlot),
+    ) -> CaptureReader {
+        CaptureReader {
             name: name.to_owned(),
-            format: source.format,
-            compression: source.compression,
+            format,
+            compression,
             size,
-            bytes_read: source.bytes_read,
-            errors: source.errors,
+            bytes_read,
+            errors,
             parser,
             capacity,
             offset: 0,
             pending: 0,
             finished: false,
-            layout,
+            layout: layout_of(format),
             stats: ReaderStats::default(),
-        })
+        }
     }
 
     /// Next frame, or Ok(None) at a clean end of file. Frames borrow the reader's buffer.
@@ -280,7 +332,16 @@ impl CaptureReader {
     /// Bytes read so far from the underlying file (compressed bytes if compressed), for a
     /// progress bar. Runs up to a buffer's worth ahead of the frames handed out.
     pub fn bytes_read(&self) -> u64 {
-        self.bytes_read.load(Ordering::Relaxed)
+        match &self.bytes_read {
+            Some(counted) => counted.load(Ordering::Relaxed),
+            None => self.offset,
+        }
+    }
+
+    /// Whether the capture is read in place (a mapped file) rather than streamed.
+    #[cfg(test)]
+    pub(crate) fn reads_in_place(&self) -> bool {
+        self.bytes_read.is_none()
     }
 
     /// File size if known (None for stdin/pipes).
@@ -572,33 +633,34 @@ impl CaptureReader {
     }
 }
 
-/// pcap-parser's reader for `format`, which reads the first header at once, and the matching
-/// per-format state.
+/// pcap-parser's streaming reader for `format`, which reads the first header at once.
 fn start_parser(
     format: Format,
     stream: open::Stream,
     capacity: usize,
-) -> Result<(Parser, Layout), PcapError<&'static [u8]>> {
+) -> Result<Parser, PcapError<&'static [u8]>> {
     Ok(match format {
+        Format::Pcap { .. } => Box::new(LegacyPcapReader::new(capacity, stream)?),
+        Format::PcapNg => Box::new(PcapNGReader::new(capacity, stream)?),
+    })
+}
+
+/// The per-format state at the start of a capture in `format`.
+fn layout_of(format: Format) -> Layout {
+    match format {
         Format::Pcap {
             nanosecond,
             big_endian,
-        } => (
-            Box::new(LegacyPcapReader::new(capacity, stream)?),
-            Layout::Pcap(PcapFile {
-                big_endian,
-                nanosecond,
-                record_header_len: 16,
-                snaplen: 0,
-                link_type: 0,
-                header_seen: false,
-            }),
-        ),
-        Format::PcapNg => (
-            Box::new(PcapNGReader::new(capacity, stream)?),
-            Layout::PcapNg(Section::default()),
-        ),
-    })
+        } => Layout::Pcap(PcapFile {
+            big_endian,
+            nanosecond,
+            record_header_len: 16,
+            snaplen: 0,
+            link_type: 0,
+            header_seen: false,
+        }),
+        Format::PcapNg => Layout::PcapNg(Section::default()),
+    }
 }
 
 /// The error for a first header pcap-parser would not read. It is handed the whole header (see

@@ -231,17 +231,44 @@ fn drain(reader: &mut CaptureReader) -> (Vec<Owned>, Option<CaptureError>) {
     }
 }
 
-fn read_ok(bytes: Vec<u8>) -> (Vec<Owned>, CaptureReader) {
+/// The same bytes read in place, as a mapped file is; `None` for compressed bytes, which are
+/// always streamed.
+fn in_place(bytes: &[u8]) -> Option<Result<CaptureReader, CaptureError>> {
+    let size = bytes.len() as u64;
+    CaptureReader::from_bytes("test.pcap", bytes.to_vec(), Some(size)).transpose()
+}
+
+/// Reads `bytes` streamed and, unless compressed, in place: both ways must give the same
+/// frames, at the same offsets, and the same error. The streamed reading is returned.
+fn read_both_ways(bytes: Vec<u8>) -> (Vec<Owned>, Option<CaptureError>, CaptureReader) {
+    let placed = in_place(&bytes);
     let mut reader = reader_over(bytes).unwrap();
     let (frames, error) = drain(&mut reader);
+    if let Some(placed) = placed {
+        let (placed_frames, placed_error) = drain(&mut placed.unwrap());
+        assert_eq!(placed_frames, frames, "read in place");
+        assert_eq!(
+            placed_error.as_ref().map(ToString::to_string),
+            error.as_ref().map(ToString::to_string),
+            "read in place"
+        );
+        assert_eq!(
+            placed_error.and_then(|e| e.offset),
+            error.as_ref().and_then(|e| e.offset)
+        );
+    }
+    (frames, error, reader)
+}
+
+fn read_ok(bytes: Vec<u8>) -> (Vec<Owned>, CaptureReader) {
+    let (frames, error, reader) = read_both_ways(bytes);
     assert!(error.is_none(), "unexpected error: {}", error.unwrap());
     (frames, reader)
 }
 
 /// Reads until the reader fails, and checks it then stays finished without panicking.
 fn read_err(bytes: Vec<u8>) -> (Vec<Owned>, CaptureError) {
-    let mut reader = reader_over(bytes).unwrap();
-    let (frames, error) = drain(&mut reader);
+    let (frames, error, mut reader) = read_both_ways(bytes);
     let error = error.expect("the reader should fail");
     assert!(reader.next_frame().unwrap().is_none());
     assert!(reader.next_frame().unwrap().is_none());
@@ -249,10 +276,15 @@ fn read_err(bytes: Vec<u8>) -> (Vec<Owned>, CaptureError) {
 }
 
 fn open_err(bytes: Vec<u8>) -> CaptureError {
-    match reader_over(bytes) {
+    let placed = in_place(&bytes).map(|r| r.err().expect("opening in place should fail"));
+    let error = match reader_over(bytes) {
         Ok(_) => panic!("opening should fail"),
         Err(error) => error,
+    };
+    if let Some(placed) = placed {
+        assert_eq!(placed.to_string(), error.to_string(), "opened in place");
     }
+    error
 }
 
 /// Hands out its bytes one at a time, like the slowest pipe.
@@ -935,7 +967,9 @@ fn open_files_and_errors() {
         std::env::temp_dir().join(format!("tcplife-capture-test-{}.pcap", std::process::id()));
     std::fs::write(&path, gzip(&plain)).unwrap();
     let name = path.to_str().unwrap();
-    let mut reader = CaptureReader::open(name).unwrap();
+    // Compressed: streamed even when mapping is allowed.
+    let mut reader = CaptureReader::open(name, ReadMode::Map).unwrap();
+    assert!(!reader.reads_in_place());
     let size = std::fs::metadata(&path).unwrap().len();
     assert_eq!(reader.size(), Some(size));
     assert_eq!(reader.compression(), Compression::Gzip);
@@ -945,7 +979,7 @@ fn open_files_and_errors() {
     assert_eq!(reader.bytes_read(), size);
     std::fs::remove_file(&path).unwrap();
 
-    let Err(error) = CaptureReader::open(name) else {
+    let Err(error) = CaptureReader::open(name, ReadMode::Map) else {
         panic!("the file is gone")
     };
     assert!(matches!(error.kind, CaptureErrorKind::Open(_)), "{error:?}");
@@ -958,10 +992,51 @@ fn open_files_and_errors() {
     );
 
     let directory = std::env::temp_dir();
-    let Err(error) = CaptureReader::open(directory.to_str().unwrap()) else {
+    let Err(error) = CaptureReader::open(directory.to_str().unwrap(), ReadMode::Map) else {
         panic!()
     };
     assert!(matches!(error.kind, CaptureErrorKind::Open(_)), "{error:?}");
+}
+
+/// A regular uncompressed file is mapped and read in place unless told otherwise, with the
+/// same frames, offsets and end as when streamed; an empty one is streamed (there is nothing
+/// to map) and fails the same way.
+#[test]
+fn plain_files_are_mapped_unless_told_not_to() {
+    let mut bytes = simple_pcap(&[b"first", b"second"]);
+    bytes.extend_from_slice(&pcap_record(false, 3, 0, b"cut")[..10]);
+    let path =
+        std::env::temp_dir().join(format!("tcplife-mapped-test-{}.pcap", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let name = path.to_str().unwrap();
+    let mut mapped = CaptureReader::open(name, ReadMode::Map).unwrap();
+    let mut streamed = CaptureReader::open(name, ReadMode::Stream).unwrap();
+    assert!(mapped.reads_in_place());
+    assert!(!streamed.reads_in_place());
+    let (frames, error) = drain(&mut mapped);
+    assert_eq!(frames.len(), 2);
+    let error = error.expect("the last record is cut short");
+    assert!(
+        matches!(error.kind, CaptureErrorKind::Truncated),
+        "{error:?}"
+    );
+    let (streamed_frames, streamed_error) = drain(&mut streamed);
+    assert_eq!(frames, streamed_frames);
+    assert_eq!(
+        Some(error.to_string()),
+        streamed_error.map(|e| e.to_string())
+    );
+    assert_eq!(mapped.bytes_read(), frames[1].offset + 16 + 6);
+
+    std::fs::write(&path, b"").unwrap();
+    let mapped = CaptureReader::open(name, ReadMode::Map)
+        .map(|_| ())
+        .unwrap_err();
+    let streamed = CaptureReader::open(name, ReadMode::Stream)
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(mapped.to_string(), streamed.to_string());
+    std::fs::remove_file(&path).unwrap();
 }
 
 /// A reader that fails part way, as a disk or network file system can.

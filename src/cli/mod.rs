@@ -12,6 +12,7 @@ pub use analyze::{AnalyzeArgs, GateArgs, OutputFormat};
 pub use check::CheckArgs;
 
 use crate::analyze::Settings;
+use crate::capture::ReadMode;
 use crate::detect::DetectConfig;
 use crate::track::Config;
 use crate::track::zeek::{ServerPorts, ZeekConfig};
@@ -115,6 +116,13 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
+    /// Read capture files with `read` calls instead of mapping them into memory. Mapping is
+    /// faster, but the file must not be rewritten or truncated while it is read (a capture
+    /// still being appended to is fine): truncating a mapped file kills the run (SIGBUS).
+    /// Standard input, pipes and compressed captures are always read this way.
+    #[arg(long)]
+    pub no_mmap: bool,
+
     /// A side that stays in CLOSE-WAIT longer than this is reported (`long_close_wait`).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Anomalies")]
     pub close_wait: i64,
@@ -169,6 +177,11 @@ impl AnalysisArgs {
             },
             verify_checksums: self.verify_checksums,
             threads: self.threads.unwrap_or_else(cores),
+            read: if self.no_mmap {
+                ReadMode::Stream
+            } else {
+                ReadMode::Map
+            },
             detect: DetectConfig {
                 close_wait_ns: self.close_wait,
                 time_wait_ns: self.msl.saturating_mul(2),

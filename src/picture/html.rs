@@ -53,9 +53,10 @@ pub fn write_report(
     progress: &mut dyn Progress,
 ) -> io::Result<RunReport> {
     let mut gather = Gather::default();
+    let read = settings.read;
     let report = crate::analyze::analyze(paths, settings, &mut gather, progress)?;
     let records = gather.ladder_records();
-    let ladders = super::replay(paths, &records, LADDER);
+    let ladders = super::replay(paths, &records, LADDER, read);
     let page = Page {
         gather: &gather,
         report: &report,

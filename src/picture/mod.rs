@@ -18,7 +18,7 @@ pub mod svg;
 pub mod text;
 
 use crate::analyze::{self, NoProgress, RunReport, Settings, Sink};
-use crate::capture::CaptureReader;
+use crate::capture::{CaptureReader, ReadMode};
 use crate::decode::{Decoded, decode};
 use crate::detect::{Kind, Severity};
 use crate::report::record::{ConnectionRecord, EndpointAddr};
@@ -122,11 +122,12 @@ pub fn diagram(
         matched: None,
         first: None,
     };
+    let read = settings.read;
     let report = analyze::analyze(paths, settings, &mut pick, &mut NoProgress)?;
     let Some(record) = pick.matched.or(pick.first) else {
         return Ok((None, report));
     };
-    let mut ladders = replay(paths, &[&record], options);
+    let mut ladders = replay(paths, &[&record], options, read);
     Ok((ladders.pop(), report))
 }
 
@@ -151,6 +152,7 @@ pub fn replay(
     paths: &[String],
     records: &[&ConnectionRecord],
     options: LadderOptions,
+    read: ReadMode,
 ) -> Vec<Ladder> {
     let mut wanted: Vec<Wanted> = records
         .iter()
@@ -168,7 +170,7 @@ pub fn replay(
     }
     let mut packet = 0u64;
     for path in paths {
-        let Ok(mut reader) = CaptureReader::open(path) else {
+        let Ok(mut reader) = CaptureReader::open(path, read) else {
             continue;
         };
         while let Ok(Some(frame)) = reader.next_frame() {
