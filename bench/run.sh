@@ -227,6 +227,14 @@ if "$TCPLIFE" analyze --help | grep -q -- '--threads'; then
     THREADS=(1 "$(nproc)")
 fi
 
+# The builds just before leave the one-minute load average above 1 for a minute or two, and
+# tcplife's two threads feel a busy machine more than the single-threaded floor: wait (at most
+# three minutes) for it to settle.
+for ((waited = 0; waited < 180; waited += 10)); do
+    awk -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN { exit !(l > 0.5) }' || break
+    sleep 10
+done
+
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB, $(uname -sr)"
