@@ -261,16 +261,16 @@ for cap in many bulk; do
     # The floor and tcplife's variants in turns: their ratios are the targets. The default
     # command goes twice, as two ids: how far apart two timings of the same thing come out is
     # the noise every other ratio of the run carries.
-    # The floor maps the file, as tcplife does; each also reads it with `read` calls, to show
-    # what mapping is worth to it.
+    # The floor maps the file; it also reads it with `read` calls, as tcplife does unless given
+    # --mmap, which is timed too: what mapping is worth to each.
     turns=("$cap.read-only" "$cap.floor" "$cap.floor-stream" "$cap.tcplife" "$cap.tcplife-again"
-        "$cap.tcplife-stream")
+        "$cap.tcplife-mmap")
     measure "$cap" read-only 0 -- "$FLOOR" --read-only "$file"
     measure "$cap" floor 0 -- "$FLOOR" "$file"
     measure "$cap" floor-stream 0 -- "$FLOOR" --stream "$file"
     measure "$cap" tcplife 0 -- "$TCPLIFE" analyze --quiet --format jsonl "$file"
     measure "$cap" tcplife-again 0 -- "$TCPLIFE" analyze --quiet --format jsonl "$file"
-    measure "$cap" tcplife-stream 0 -- "$TCPLIFE" analyze --quiet --format jsonl --no-mmap "$file"
+    measure "$cap" tcplife-mmap 0 -- "$TCPLIFE" analyze --quiet --format jsonl --mmap "$file"
     for n in "${THREADS[@]}"; do
         measure "$cap" "tcplife-t$n" 0 -- \
             "$TCPLIFE" analyze --quiet --format jsonl --threads "$n" "$file"

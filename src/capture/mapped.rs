@@ -1,5 +1,5 @@
 //! A capture file read in place through a memory map, instead of copied piece by piece into
-//! pcap-parser's buffer.
+//! pcap-parser's buffer; only when the user asks for it (`--mmap`).
 //!
 //! [`Mapped`] plays the part of pcap-parser's streaming readers for [`super::reader`]: the same
 //! trait, the same answers (its "buffer" is the rest of the file, all of it there at once), so
@@ -7,9 +7,15 @@
 //! uncompressed files are mapped; standard input, pipes and compressed captures are streamed.
 //!
 //! Why: copying the file into the buffer (`read`, the kernel's copy to user memory) is most of
-//! the reading. On the benchmark's bulk capture (1.1 GB of large frames) mapping halves the
-//! whole run (197 -> 104 ms, medians of eight in turns); on the many-connection one it is
-//! within the noise, the copy's cost moving into the parser's first touch of each frame.
+//! the reading. On the benchmark's bulk capture (1.1 GB of large frames) mapping nearly halves
+//! the whole run (233 -> 129 ms, medians of eight in turns); on the many-connection one it is
+//! within the noise (1.22 s and 1.25 s), the copy's cost moving into the parser's first touch
+//! of each frame. Peak RSS then counts the mapped file's pages (page cache, shared, not
+//! allocated by tcplife): 1.1 GB on either capture.
+//!
+//! Why not by default: a mapping is sound only while no other process rewrites or truncates
+//! the file, which tcplife cannot check or prevent (see [`FileMap::new`]). The user who asks
+//! for it gives that promise; everyone else gets the copy, which nothing outside can disturb.
 
 use std::fs::File;
 use std::io;
@@ -19,7 +25,7 @@ use pcap_parser::pcap::{
     LegacyPcapBlock, PcapHeader, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified,
     parse_pcap_header,
 };
-use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le};
+use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le, parse_sectionheaderblock};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
@@ -31,28 +37,25 @@ pub(crate) struct FileMap(memmap2::Mmap);
 impl FileMap {
     /// Maps `file`, a regular file, for reading.
     pub(crate) fn new(file: &File) -> io::Result<FileMap> {
-        // SAFETY: `Mmap::map` is unsafe because a mapping is shared with the file: what other
-        // processes write to the file shows through it, and reading a page that a truncation
-        // took away raises SIGBUS. What tcplife itself does with it is sound:
-        // - the mapping is read-only (PROT_READ) and tcplife never writes through it, so the
-        //   only changes it can ever show come from outside the process;
+        // SAFETY: `Mmap::map` is unsafe because the mapping is shared with the file: what
+        // another process writes to the file shows through it, and reading a page that a
+        // truncation took away raises SIGBUS. The slice tcplife reads it through is a `&[u8]`,
+        // which promises the compiler the bytes do not change while it is borrowed. That
+        // promise holds, and the mapping is sound, under these conditions:
+        // - tcplife never writes through it: it is mapped read-only (PROT_READ), and only
+        //   shared references to its bytes are ever made;
+        // - it is made for a regular file only (the caller checks the open file's own
+        //   metadata), never a device or FIFO whose "pages" need not behave as memory;
         // - its length is fixed when it is made, every slice of it is bounds-checked against
-        //   that length, and it lives as long as the reader that lends frames out of it (the
-        //   borrow checker ties every frame to the reader), so no access falls outside it;
-        // - it is mapped only for a regular file (never a device or a FIFO, whose "pages" may
-        //   not exist), checked by the caller from the open file's own metadata.
-        // What Rust cannot check is the one condition left: that no other process rewrites or
-        // truncates the capture while it is being analysed. An appended capture (tcpdump still
-        // writing) is fine: appending never touches the pages already mapped, and the run reads
-        // what the file held when it was opened. Rewriting the file in place would make tcplife
-        // read changing bytes, and truncating it would end the run with SIGBUS; `--no-mmap`
-        // reads through `read` instead for a capture that may be overwritten while it is read,
-        // and the README says so.
+        //   that length, and the borrow checker ties every frame lent out of it to the reader
+        //   that owns it, so nothing reads it after it is unmapped;
+        // - no other process rewrites or truncates the file while it is mapped. Nothing in the
+        //   program can check or enforce this one, so the mapping is made only when the user
+        //   asks for it with `--mmap`, whose help states the promise; without it, the file is
+        //   copied in with `read` calls. Appending to the file (tcpdump still writing it)
+        //   keeps the promise: it never touches the pages already mapped.
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(file) }?;
-        // Read front to back once: ask the kernel for large read-ahead. Only a hint: a refusal
-        // changes nothing but speed.
-        let _ = map.advise(memmap2::Advice::Sequential);
         Ok(FileMap(map))
     }
 }
@@ -111,7 +114,16 @@ impl<B: AsRef<[u8]>> Mapped<B> {
                     parse_record,
                 }
             }
-            Format::PcapNg => Layout::PcapNg { big_endian: false },
+            Format::PcapNg => {
+                // pcap-parser's streaming reader parses the first section header when it
+                // starts: so does this one, so that a header it refuses fails the same way.
+                if let Err(nom::Err::Error(e) | nom::Err::Failure(e)) =
+                    parse_sectionheaderblock(bytes.as_ref())
+                {
+                    return Err(e.to_owned_vec());
+                }
+                Layout::PcapNg { big_endian: false }
+            }
         };
         Ok(Mapped {
             bytes,

@@ -54,12 +54,13 @@ pub enum Format {
 /// How a capture file's bytes reach the parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadMode {
-    /// A regular, uncompressed file is mapped into memory and read in place; anything else is
-    /// streamed.
-    #[default]
-    Map,
     /// Everything is copied into a buffer with `read` calls, a piece at a time.
+    #[default]
     Stream,
+    /// A regular, uncompressed file is mapped into memory and read in place; anything else is
+    /// streamed. Only on the user's word (`--mmap`) that the file will not change meanwhile:
+    /// see `mapped.rs`.
+    Map,
 }
 
 /// How the bytes on disk are compressed.

@@ -967,7 +967,7 @@ fn open_files_and_errors() {
         std::env::temp_dir().join(format!("tcplife-capture-test-{}.pcap", std::process::id()));
     std::fs::write(&path, gzip(&plain)).unwrap();
     let name = path.to_str().unwrap();
-    // Compressed: streamed even when mapping is allowed.
+    // Compressed: streamed even when mapping is asked for.
     let mut reader = CaptureReader::open(name, ReadMode::Map).unwrap();
     assert!(!reader.reads_in_place());
     let size = std::fs::metadata(&path).unwrap().len();
@@ -998,11 +998,11 @@ fn open_files_and_errors() {
     assert!(matches!(error.kind, CaptureErrorKind::Open(_)), "{error:?}");
 }
 
-/// A regular uncompressed file is mapped and read in place unless told otherwise, with the
-/// same frames, offsets and end as when streamed; an empty one is streamed (there is nothing
-/// to map) and fails the same way.
+/// A regular uncompressed file is mapped and read in place when asked, with the same frames,
+/// offsets and end as when streamed; an empty one is streamed (there is nothing to map) and
+/// fails the same way.
 #[test]
-fn plain_files_are_mapped_unless_told_not_to() {
+fn plain_files_are_mapped_when_asked() {
     let mut bytes = simple_pcap(&[b"first", b"second"]);
     bytes.extend_from_slice(&pcap_record(false, 3, 0, b"cut")[..10]);
     let path =

@@ -116,12 +116,14 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Read capture files with `read` calls instead of mapping them into memory. Mapping is
-    /// faster, but the file must not be rewritten or truncated while it is read (a capture
-    /// still being appended to is fine): truncating a mapped file kills the run (SIGBUS).
-    /// Standard input, pipes and compressed captures are always read this way.
+    /// Map uncompressed capture files into memory and read them in place, instead of copying
+    /// them in with `read` calls: about twice as fast on captures of large frames. You promise
+    /// that no program rewrites or truncates the files while they are read (a capture still
+    /// being appended to is fine): that would change the bytes under the parser, and
+    /// truncation kills the run (SIGBUS). Standard input, pipes and compressed captures are
+    /// always copied in.
     #[arg(long)]
-    pub no_mmap: bool,
+    pub mmap: bool,
 
     /// A side that stays in CLOSE-WAIT longer than this is reported (`long_close_wait`).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Anomalies")]
@@ -177,10 +179,10 @@ impl AnalysisArgs {
             },
             verify_checksums: self.verify_checksums,
             threads: self.threads.unwrap_or_else(cores),
-            read: if self.no_mmap {
-                ReadMode::Stream
-            } else {
+            read: if self.mmap {
                 ReadMode::Map
+            } else {
+                ReadMode::Stream
             },
             detect: DetectConfig {
                 close_wait_ns: self.close_wait,

@@ -142,7 +142,6 @@ fn run_mapped(path: &str, read_only: bool) -> Result<Counts, String> {
     // not part of tcplife; tcplife's own mapping says more).
     #[allow(unsafe_code)]
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("{path}: {e}"))?;
-    let _ = map.advise(memmap2::Advice::Sequential);
     let mut counts = Counts::default();
     let failed = |e| format!("{path}: {e:?}");
     if map.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
