@@ -296,6 +296,44 @@ fn a_bulk_transfer_comes_out_the_same_for_any_number_of_threads() {
     }
 }
 
+/// `--mmap` reads capture files in place and reports the same bytes as the default copy: every
+/// fixture read together as one run (pcap and pcapng), and a capture cut short (the same
+/// error, at the same offset, the same exit code) followed by a compressed one, which is
+/// streamed either way.
+#[test]
+fn a_mapped_capture_gives_the_same_report_as_a_copied_one() {
+    let zeek_dirs = std::fs::read_dir(root().join("testdata/zeek")).unwrap();
+    let mut dirs: Vec<std::path::PathBuf> = zeek_dirs.map(|e| e.unwrap().path()).collect();
+    dirs.push(root().join("testdata/kernel"));
+    let mut all: Vec<String> = dirs
+        .iter()
+        .flat_map(|dir| captures_in(dir))
+        .map(|capture| relative(&capture))
+        .collect();
+    all.sort();
+    assert!(all.iter().any(|c| c.ends_with(".pcapng")), "{all:?}");
+    let whole = read(SSH);
+    let dir = TempDir::new("cli-mapped");
+    let cut = dir.write("cut.pcap", &whole[..whole.len() / 2]);
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzip.write_all(&whole).unwrap();
+    let gzipped = dir.write("ssh.pcap.gz", &gzip.finish().unwrap());
+    for (captures, exit) in [(all, 0), (vec![cut, gzipped], 5)] {
+        let mut args = vec!["analyze", "--format", "json"];
+        args.extend(captures.iter().map(String::as_str));
+        let copied = tcplife(&args);
+        args.push("--mmap");
+        let mapped = tcplife(&args);
+        assert_eq!(copied.status.code(), Some(exit), "{captures:?}");
+        assert_eq!(mapped.status.code(), Some(exit), "{captures:?}");
+        assert!(
+            mapped.stdout == copied.stdout,
+            "{captures:?}: --mmap differs"
+        );
+        assert_eq!(mapped.stderr, copied.stderr);
+    }
+}
+
 #[test]
 fn the_output_is_the_same_for_any_number_of_threads() {
     let mut runs: Vec<Vec<String>> = Vec::new();
