@@ -220,13 +220,15 @@ impl CaptureReader {
         if open::detect_compression(data) != Compression::None {
             return Ok(None);
         }
-        let (format, header_len) = open::recognise_format(name, &mut data, &mut Vec::new())?;
+        // The whole capture is the parser's "buffer".
+        let capacity = data.len();
+        let (format, _) = open::recognise_format(name, &mut data, &mut Vec::new())?;
         let errors = ErrorSlot::default();
         let parser =
             Mapped::new(bytes, format).map_err(|error| header_error(name, &errors, &error))?;
         Ok(Some(CaptureReader::with_parser(
             name,
-            (format, Compression::None, header_len),
+            (format, Compression::None, capacity),
             Box::new(parser),
             (size, None, errors),
         )))
