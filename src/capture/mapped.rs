@@ -67,7 +67,7 @@ impl AsRef<[u8]> for FileMap {
 }
 
 /// How the records of the mapped capture are parsed.
-enum Layout {
+enum Records {
     /// A pcap file: the file header (handed out first, as pcap-parser's reader does), then
     /// records in the flavour that header names.
     Pcap {
@@ -87,7 +87,7 @@ pub(crate) struct Mapped<B> {
     bytes: B,
     /// Bytes consumed from the start.
     consumed: usize,
-    layout: Layout,
+    records: Records,
 }
 
 impl<B: AsRef<[u8]>> Mapped<B> {
@@ -95,7 +95,7 @@ impl<B: AsRef<[u8]>> Mapped<B> {
     /// whole (see `open::recognise_format`); fails as pcap-parser's readers do when that header
     /// is malformed.
     pub(crate) fn new(bytes: B, format: Format) -> Result<Self, PcapError<&'static [u8]>> {
-        let layout = match format {
+        let records = match format {
             Format::Pcap { .. } => {
                 let header = match parse_pcap_header(bytes.as_ref()) {
                     Ok((_, header)) => header,
@@ -109,7 +109,7 @@ impl<B: AsRef<[u8]>> Mapped<B> {
                 } else {
                     parse_pcap_frame
                 };
-                Layout::Pcap {
+                Records::Pcap {
                     header,
                     parse_record,
                 }
@@ -122,21 +122,21 @@ impl<B: AsRef<[u8]>> Mapped<B> {
                 {
                     return Err(e.to_owned_vec());
                 }
-                Layout::PcapNg { big_endian: false }
+                Records::PcapNg { big_endian: false }
             }
         };
         Ok(Mapped {
             bytes,
             consumed: 0,
-            layout,
+            records,
         })
     }
 }
 
 impl<B: AsRef<[u8]>> PcapReaderIterator for Mapped<B> {
     fn next(&mut self) -> Result<(usize, PcapBlockOwned<'_>), PcapError<&[u8]>> {
-        let data = self.bytes.as_ref().get(self.consumed..).unwrap_or_default();
-        if let Layout::Pcap { header, .. } = &self.layout {
+        let data = unconsumed(self.bytes.as_ref(), self.consumed);
+        if let Records::Pcap { header, .. } = &self.records {
             if self.consumed == 0 {
                 return Ok((header.size(), PcapBlockOwned::from(header.clone())));
             }
@@ -144,11 +144,11 @@ impl<B: AsRef<[u8]>> PcapReaderIterator for Mapped<B> {
         if data.is_empty() {
             return Err(PcapError::Eof);
         }
-        let parsed = match &mut self.layout {
-            Layout::Pcap { parse_record, .. } => {
+        let parsed = match &mut self.records {
+            Records::Pcap { parse_record, .. } => {
                 parse_record(data).map(|(rest, record)| (rest, PcapBlockOwned::from(record)))
             }
-            Layout::PcapNg { big_endian } => {
+            Records::PcapNg { big_endian } => {
                 let parse = if *big_endian {
                     parse_block_be
                 } else {
@@ -200,10 +200,15 @@ impl<B: AsRef<[u8]>> PcapReaderIterator for Mapped<B> {
     }
 
     fn data(&self) -> &[u8] {
-        self.bytes.as_ref().get(self.consumed..).unwrap_or_default()
+        unconsumed(self.bytes.as_ref(), self.consumed)
     }
 
     fn reader_exhausted(&self) -> bool {
         true
     }
+}
+
+/// What is left of `bytes` after the first `consumed`.
+fn unconsumed(bytes: &[u8], consumed: usize) -> &[u8] {
+    bytes.get(consumed..).unwrap_or_default()
 }
