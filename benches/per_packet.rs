@@ -67,7 +67,7 @@ impl Frames {
     fn load() -> Frames {
         let path = capture_path();
         let mut reader =
-            CaptureReader::open(&path, ReadMode::Stream).expect("open the benchmark capture");
+            CaptureReader::open(&path, ReadMode::default()).expect("open the benchmark capture");
         let mut data = Vec::new();
         let mut once = Vec::new();
         let mut first_ts = None;

@@ -296,12 +296,12 @@ fn a_bulk_transfer_comes_out_the_same_for_any_number_of_threads() {
     }
 }
 
-/// `--mmap` reads capture files in place and reports the same bytes as the default copy: every
-/// fixture read together as one run (pcap and pcapng), and a capture cut short (the same
-/// error, at the same offset, the same exit code) followed by a compressed one, which is
-/// streamed either way.
+/// Capture files copied in on the parsing thread (one thread), read ahead on a thread of their
+/// own (two), or read in place (`--mmap`) give the same bytes: every fixture read together as
+/// one run (pcap and pcapng), and a capture cut short (the same error, at the same offset, the
+/// same exit code) followed by a compressed one, which is never mapped.
 #[test]
-fn a_mapped_capture_gives_the_same_report_as_a_copied_one() {
+fn every_way_of_reading_gives_the_same_report() {
     let zeek_dirs = std::fs::read_dir(root().join("testdata/zeek")).unwrap();
     let mut dirs: Vec<std::path::PathBuf> = zeek_dirs.map(|e| e.unwrap().path()).collect();
     dirs.push(root().join("testdata/kernel"));
@@ -319,18 +319,28 @@ fn a_mapped_capture_gives_the_same_report_as_a_copied_one() {
     gzip.write_all(&whole).unwrap();
     let gzipped = dir.write("ssh.pcap.gz", &gzip.finish().unwrap());
     for (captures, exit) in [(all, 0), (vec![cut, gzipped], 5)] {
-        let mut args = vec!["analyze", "--format", "json"];
-        args.extend(captures.iter().map(String::as_str));
-        let copied = tcplife(&args);
-        args.push("--mmap");
-        let mapped = tcplife(&args);
+        let run = |how: &[&str]| {
+            let mut args = vec!["analyze", "--format", "json"];
+            args.extend(captures.iter().map(String::as_str));
+            args.extend(how);
+            tcplife(&args)
+        };
+        // One thread reads into the parser's buffer; with two, a thread of its own reads ahead.
+        let copied = run(&["--threads", "1"]);
         assert_eq!(copied.status.code(), Some(exit), "{captures:?}");
-        assert_eq!(mapped.status.code(), Some(exit), "{captures:?}");
-        assert!(
-            mapped.stdout == copied.stdout,
-            "{captures:?}: --mmap differs"
-        );
-        assert_eq!(mapped.stderr, copied.stderr);
+        for how in [
+            &["--threads", "2"][..],
+            &["--mmap"],
+            &["--mmap", "--threads", "1"],
+        ] {
+            let other = run(how);
+            assert_eq!(other.status.code(), Some(exit), "{captures:?} {how:?}");
+            assert!(
+                other.stdout == copied.stdout,
+                "{captures:?}: {how:?} differs"
+            );
+            assert_eq!(other.stderr, copied.stderr, "{how:?}");
+        }
     }
 }
 

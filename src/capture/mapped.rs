@@ -20,16 +20,11 @@
 use std::fs::File;
 use std::io;
 
-use pcap_parser::nom::{self, Offset};
-use pcap_parser::pcap::{
-    LegacyPcapBlock, PcapHeader, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified,
-    parse_pcap_header,
-};
-use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le, parse_sectionheaderblock};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
 use super::Format;
+use super::records::Records;
 
 /// A read-only memory map of a whole regular file.
 pub(crate) struct FileMap(memmap2::Mmap);
@@ -66,21 +61,6 @@ impl AsRef<[u8]> for FileMap {
     }
 }
 
-/// How the records of the mapped capture are parsed.
-enum Records {
-    /// A pcap file: the file header (handed out first, as pcap-parser's reader does), then
-    /// records in the flavour that header names.
-    Pcap {
-        header: PcapHeader,
-        parse_record: PcapRecordParser,
-    },
-    /// A pcapng file, in the byte order of the current section.
-    PcapNg { big_endian: bool },
-}
-
-type PcapRecordParser =
-    for<'a> fn(&'a [u8]) -> nom::IResult<&'a [u8], LegacyPcapBlock<'a>, PcapError<&'a [u8]>>;
-
 /// A whole capture in memory, read the way pcap-parser's streaming readers read a stream; see
 /// the module docs.
 pub(crate) struct Mapped<B> {
@@ -95,36 +75,7 @@ impl<B: AsRef<[u8]>> Mapped<B> {
     /// whole (see `open::recognise_format`); fails as pcap-parser's readers do when that header
     /// is malformed.
     pub(crate) fn new(bytes: B, format: Format) -> Result<Self, PcapError<&'static [u8]>> {
-        let records = match format {
-            Format::Pcap { .. } => {
-                let header = match parse_pcap_header(bytes.as_ref()) {
-                    Ok((_, header)) => header,
-                    Err(nom::Err::Error(e) | nom::Err::Failure(e)) => return Err(e.to_owned_vec()),
-                    Err(nom::Err::Incomplete(_)) => return Err(PcapError::UnexpectedEof),
-                };
-                let parse_record: PcapRecordParser = if header.is_modified_format() {
-                    parse_pcap_frame_modified
-                } else if header.is_bigendian() {
-                    parse_pcap_frame_be
-                } else {
-                    parse_pcap_frame
-                };
-                Records::Pcap {
-                    header,
-                    parse_record,
-                }
-            }
-            Format::PcapNg => {
-                // pcap-parser's streaming reader parses the first section header when it
-                // starts: so does this one, so that a header it refuses fails the same way.
-                if let Err(nom::Err::Error(e) | nom::Err::Failure(e)) =
-                    parse_sectionheaderblock(bytes.as_ref())
-                {
-                    return Err(e.to_owned_vec());
-                }
-                Records::PcapNg { big_endian: false }
-            }
-        };
+        let records = Records::new(bytes.as_ref(), format)?;
         Ok(Mapped {
             bytes,
             consumed: 0,
@@ -135,39 +86,9 @@ impl<B: AsRef<[u8]>> Mapped<B> {
 
 impl<B: AsRef<[u8]>> PcapReaderIterator for Mapped<B> {
     fn next(&mut self) -> Result<(usize, PcapBlockOwned<'_>), PcapError<&[u8]>> {
+        // All the input there will ever be is already here.
         let data = unconsumed(self.bytes.as_ref(), self.consumed);
-        if let Records::Pcap { header, .. } = &self.records {
-            if self.consumed == 0 {
-                return Ok((header.size(), PcapBlockOwned::from(header.clone())));
-            }
-        }
-        if data.is_empty() {
-            return Err(PcapError::Eof);
-        }
-        let parsed = match &mut self.records {
-            Records::Pcap { parse_record, .. } => {
-                parse_record(data).map(|(rest, record)| (rest, PcapBlockOwned::from(record)))
-            }
-            Records::PcapNg { big_endian } => {
-                let parse = if *big_endian {
-                    parse_block_be
-                } else {
-                    parse_block_le
-                };
-                parse(data).map(|(rest, block)| {
-                    if let Block::SectionHeader(section) = &block {
-                        *big_endian = section.big_endian();
-                    }
-                    (rest, PcapBlockOwned::from(block))
-                })
-            }
-        };
-        match parsed {
-            Ok((rest, block)) => Ok((data.offset(rest), block)),
-            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
-            // All the input there will ever be is already here.
-            Err(nom::Err::Incomplete(_)) => Err(PcapError::UnexpectedEof),
-        }
+        self.records.next(data, self.consumed, true)
     }
 
     fn consume(&mut self, offset: usize) {

@@ -8,10 +8,12 @@
 use std::fmt;
 use std::io;
 
+mod ahead;
 mod mapped;
 mod open;
 mod pcapng;
 mod reader;
+mod records;
 #[cfg(test)]
 mod tests;
 
@@ -51,16 +53,17 @@ pub enum Format {
     PcapNg,
 }
 
-/// How a capture file's bytes reach the parser.
+/// How a capture's bytes reach the parser. By default they are copied into a buffer with
+/// `read` calls on the parsing thread, a piece at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReadMode {
-    /// Everything is copied into a buffer with `read` calls, a piece at a time.
-    #[default]
-    Stream,
-    /// A regular, uncompressed file is mapped into memory and read in place; anything else is
-    /// streamed. Only on the user's word (`--mmap`) that the file will not change meanwhile:
-    /// see `mapped.rs`.
-    Map,
+pub struct ReadMode {
+    /// A regular, uncompressed file is mapped into memory and read in place, on the user's
+    /// word (`--mmap`) that it will not change meanwhile: see `mapped.rs`. Anything else is
+    /// copied in.
+    pub map: bool,
+    /// What is copied in is read (and decompressed) on a thread of its own, a few blocks ahead
+    /// of the parsing: see `ahead.rs`.
+    pub ahead: bool,
 }
 
 /// How the bytes on disk are compressed.

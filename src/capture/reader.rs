@@ -19,6 +19,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
+use super::ahead::{Ahead, Sizes};
 use super::mapped::{FileMap, Mapped};
 use super::open::{self, ErrorSlot, MAX_RECORD, Source};
 use super::pcapng::{
@@ -182,10 +183,12 @@ impl CaptureReader {
     /// Opens a file, or standard input when `path` is "-". Detects gzip (1f 8b) and zstd
     /// (28 b5 2f fd) by magic (never by file name), then pcap/pcapng by magic. An uncompressed
     /// regular file is read in place through a memory map when `read` allows it (see
-    /// [`super::mapped`]); everything else is streamed.
+    /// [`super::mapped`]); everything else is streamed, read ahead on a thread of its own when
+    /// `read` says so.
     pub fn open(path: &str, read: ReadMode) -> Result<CaptureReader, CaptureError> {
+        let ahead = read.ahead.then_some(Sizes::DEFAULT);
         if path == "-" {
-            return CaptureReader::from_reader(path, Box::new(io::stdin()), None);
+            return CaptureReader::stream(path, Box::new(io::stdin()), None, ahead);
         }
         let open_error = |error| CaptureError::new(path, None, CaptureErrorKind::Open(error));
         let file = std::fs::File::open(path).map_err(open_error)?;
@@ -198,7 +201,7 @@ impl CaptureReader {
         }
         // FIFOs and devices have no meaningful length.
         let size = metadata.is_file().then_some(metadata.len());
-        if read == ReadMode::Map && metadata.is_file() && metadata.len() > 0 {
+        if read.map && metadata.is_file() && metadata.len() > 0 {
             // A file that cannot be mapped (some network and virtual file systems) is streamed.
             if let Ok(map) = FileMap::new(&file) {
                 if let Some(reader) = CaptureReader::from_bytes(path, map, size)? {
@@ -206,7 +209,7 @@ impl CaptureReader {
                 }
             }
         }
-        CaptureReader::from_reader(path, Box::new(file), size)
+        CaptureReader::stream(path, Box::new(file), size, ahead)
     }
 
     /// Over a whole uncompressed capture held in memory (a mapped file), read in place; `None`
@@ -234,19 +237,43 @@ impl CaptureReader {
         )))
     }
 
-    /// Same over any reader (used by tests and stdin). `size` = total bytes if known (for
+    /// Same over any reader, read on the caller's thread. `size` = total bytes if known (for
     /// progress).
     pub fn from_reader(
         name: &str,
         reader: Box<dyn Read + Send>,
         size: Option<u64>,
     ) -> Result<CaptureReader, CaptureError> {
+        CaptureReader::stream(name, reader, size, None)
+    }
+
+    /// Over any reader: read ahead on a thread of its own in blocks of `ahead`'s sizes (see
+    /// [`super::ahead`]), or with `None` on the caller's thread into pcap-parser's buffer.
+    pub(crate) fn stream(
+        name: &str,
+        reader: Box<dyn Read + Send>,
+        size: Option<u64>,
+        ahead: Option<Sizes>,
+    ) -> Result<CaptureReader, CaptureError> {
         let source = Source::new(name, reader)?;
-        // The first header must fit in the buffer in one piece, with a byte to spare (see
-        // `make_room`).
-        let capacity = INITIAL_BUFFER.max(source.header_len.saturating_add(1));
-        let parser = start_parser(source.format, source.stream, capacity)
-            .map_err(|error| header_error(name, &source.errors, &error))?;
+        let (parser, capacity): (Parser, usize) = match ahead {
+            Some(sizes) => {
+                let header = (source.format, source.header_len);
+                let parser = Ahead::start(source.stream, header, sizes)
+                    .map_err(|error| open::io_error(name, 0, error))?
+                    .map_err(|error| header_error(name, &source.errors, &error))?;
+                // Its window grows by itself to hold any record.
+                (Box::new(parser), usize::MAX)
+            }
+            None => {
+                // The first header must fit in the buffer in one piece, with a byte to spare
+                // (see `make_room`).
+                let capacity = INITIAL_BUFFER.max(source.header_len.saturating_add(1));
+                let parser = start_parser(source.format, source.stream, capacity)
+                    .map_err(|error| header_error(name, &source.errors, &error))?;
+                (parser, capacity)
+            }
+        };
         Ok(CaptureReader::with_parser(
             name,
             (source.format, source.compression, capacity),

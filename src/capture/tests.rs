@@ -3,12 +3,20 @@
 //! command-line tool), so each test says exactly which bytes it feeds the reader.
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
+use super::ahead::Sizes;
 use super::*;
 
 const ETHERNET: u32 = 1;
 const RAW_IP: u32 = 101;
 const LINUX_SLL: u32 = 113;
+
+/// Mapping asked for (`--mmap`).
+const READ_MAP: ReadMode = ReadMode {
+    map: true,
+    ahead: false,
+};
 
 /// 2023-11-14T22:13:20.123456 UTC, in nanoseconds.
 const TS_NS: i64 = 1_700_000_000_123_456_000;
@@ -238,37 +246,66 @@ fn in_place(bytes: &[u8]) -> Option<Result<CaptureReader, CaptureError>> {
     CaptureReader::from_bytes("test.pcap", bytes.to_vec(), Some(size)).transpose()
 }
 
-/// Reads `bytes` streamed and, unless compressed, in place: both ways must give the same
+/// The sizes reading ahead is tried with: blocks so small that records straddle them and
+/// outgrow the room in front of them, middling ones, and the default.
+const AHEAD_SIZES: [Sizes; 3] = [
+    Sizes { block: 7, room: 5 },
+    Sizes {
+        block: 100,
+        room: 40,
+    },
+    Sizes::DEFAULT,
+];
+
+/// The same bytes read ahead on a thread of their own, in blocks of `sizes`.
+fn read_ahead(bytes: &[u8], sizes: Sizes) -> Result<CaptureReader, CaptureError> {
+    let size = bytes.len() as u64;
+    let stream = Box::new(io::Cursor::new(bytes.to_vec()));
+    CaptureReader::stream("test.pcap", stream, Some(size), Some(sizes))
+}
+
+/// Every way `bytes` can be read but the streamed one: in place (unless compressed), and read
+/// ahead in blocks of each of [`AHEAD_SIZES`].
+fn other_ways(bytes: &[u8]) -> Vec<(String, Result<CaptureReader, CaptureError>)> {
+    let placed = in_place(bytes).map(|reader| ("read in place".to_owned(), reader));
+    let ahead = AHEAD_SIZES
+        .iter()
+        .map(|&sizes| (format!("read ahead in {sizes:?}"), read_ahead(bytes, sizes)));
+    placed.into_iter().chain(ahead).collect()
+}
+
+/// Reads `bytes` streamed and every other way (see [`other_ways`]): all must give the same
 /// frames, at the same offsets, and the same error. The streamed reading is returned.
-fn read_both_ways(bytes: Vec<u8>) -> (Vec<Owned>, Option<CaptureError>, CaptureReader) {
-    let placed = in_place(&bytes);
+fn read_every_way(bytes: Vec<u8>) -> (Vec<Owned>, Option<CaptureError>, CaptureReader) {
+    let others = other_ways(&bytes);
     let mut reader = reader_over(bytes).unwrap();
     let (frames, error) = drain(&mut reader);
-    if let Some(placed) = placed {
-        let (placed_frames, placed_error) = drain(&mut placed.unwrap());
-        assert_eq!(placed_frames, frames, "read in place");
+    for (way, other) in others {
+        let (other_frames, other_error) = drain(&mut other.unwrap());
+        assert_eq!(other_frames, frames, "{way}");
         assert_eq!(
-            placed_error.as_ref().map(ToString::to_string),
+            other_error.as_ref().map(ToString::to_string),
             error.as_ref().map(ToString::to_string),
-            "read in place"
+            "{way}"
         );
         assert_eq!(
-            placed_error.and_then(|e| e.offset),
-            error.as_ref().and_then(|e| e.offset)
+            other_error.and_then(|e| e.offset),
+            error.as_ref().and_then(|e| e.offset),
+            "{way}"
         );
     }
     (frames, error, reader)
 }
 
 fn read_ok(bytes: Vec<u8>) -> (Vec<Owned>, CaptureReader) {
-    let (frames, error, reader) = read_both_ways(bytes);
+    let (frames, error, reader) = read_every_way(bytes);
     assert!(error.is_none(), "unexpected error: {}", error.unwrap());
     (frames, reader)
 }
 
 /// Reads until the reader fails, and checks it then stays finished without panicking.
 fn read_err(bytes: Vec<u8>) -> (Vec<Owned>, CaptureError) {
-    let (frames, error, mut reader) = read_both_ways(bytes);
+    let (frames, error, mut reader) = read_every_way(bytes);
     let error = error.expect("the reader should fail");
     assert!(reader.next_frame().unwrap().is_none());
     assert!(reader.next_frame().unwrap().is_none());
@@ -276,13 +313,16 @@ fn read_err(bytes: Vec<u8>) -> (Vec<Owned>, CaptureError) {
 }
 
 fn open_err(bytes: Vec<u8>) -> CaptureError {
-    let placed = in_place(&bytes).map(|r| r.err().expect("opening in place should fail"));
+    let others = other_ways(&bytes);
     let error = match reader_over(bytes) {
         Ok(_) => panic!("opening should fail"),
         Err(error) => error,
     };
-    if let Some(placed) = placed {
-        assert_eq!(placed.to_string(), error.to_string(), "opened in place");
+    for (way, other) in others {
+        let other = other
+            .err()
+            .unwrap_or_else(|| panic!("opening should fail: {way}"));
+        assert_eq!(other.to_string(), error.to_string(), "{way}");
     }
     error
 }
@@ -297,11 +337,22 @@ impl Read for Trickle {
     }
 }
 
+/// Reads `bytes` handed out a byte at a time, on the caller's thread and read ahead (each
+/// byte a block of its own): both must read without error and give the same frames.
 fn read_trickled(bytes: Vec<u8>) -> Vec<Owned> {
-    let mut reader =
-        CaptureReader::from_reader("-", Box::new(Trickle(io::Cursor::new(bytes))), None).unwrap();
+    let trickle = |bytes: &[u8]| Box::new(Trickle(io::Cursor::new(bytes.to_vec())));
+    let ahead = Some(Sizes { block: 64, room: 8 });
+    let mut ahead = CaptureReader::stream("-", trickle(&bytes), None, ahead).unwrap();
+    let mut reader = CaptureReader::from_reader("-", trickle(&bytes), None).unwrap();
     let (frames, error) = drain(&mut reader);
     assert!(error.is_none(), "unexpected error: {}", error.unwrap());
+    let (ahead_frames, ahead_error) = drain(&mut ahead);
+    assert!(
+        ahead_error.is_none(),
+        "read ahead: {}",
+        ahead_error.unwrap()
+    );
+    assert_eq!(ahead_frames, frames, "read ahead");
     frames
 }
 
@@ -968,7 +1019,7 @@ fn open_files_and_errors() {
     std::fs::write(&path, gzip(&plain)).unwrap();
     let name = path.to_str().unwrap();
     // Compressed: streamed even when mapping is asked for.
-    let mut reader = CaptureReader::open(name, ReadMode::Map).unwrap();
+    let mut reader = CaptureReader::open(name, READ_MAP).unwrap();
     assert!(!reader.reads_in_place());
     let size = std::fs::metadata(&path).unwrap().len();
     assert_eq!(reader.size(), Some(size));
@@ -979,7 +1030,7 @@ fn open_files_and_errors() {
     assert_eq!(reader.bytes_read(), size);
     std::fs::remove_file(&path).unwrap();
 
-    let Err(error) = CaptureReader::open(name, ReadMode::Map) else {
+    let Err(error) = CaptureReader::open(name, READ_MAP) else {
         panic!("the file is gone")
     };
     assert!(matches!(error.kind, CaptureErrorKind::Open(_)), "{error:?}");
@@ -992,7 +1043,7 @@ fn open_files_and_errors() {
     );
 
     let directory = std::env::temp_dir();
-    let Err(error) = CaptureReader::open(directory.to_str().unwrap(), ReadMode::Map) else {
+    let Err(error) = CaptureReader::open(directory.to_str().unwrap(), READ_MAP) else {
         panic!()
     };
     assert!(matches!(error.kind, CaptureErrorKind::Open(_)), "{error:?}");
@@ -1009,8 +1060,8 @@ fn plain_files_are_mapped_when_asked() {
         std::env::temp_dir().join(format!("tcplife-mapped-test-{}.pcap", std::process::id()));
     std::fs::write(&path, &bytes).unwrap();
     let name = path.to_str().unwrap();
-    let mut mapped = CaptureReader::open(name, ReadMode::Map).unwrap();
-    let mut streamed = CaptureReader::open(name, ReadMode::Stream).unwrap();
+    let mut mapped = CaptureReader::open(name, READ_MAP).unwrap();
+    let mut streamed = CaptureReader::open(name, ReadMode::default()).unwrap();
     assert!(mapped.reads_in_place());
     assert!(!streamed.reads_in_place());
     let (frames, error) = drain(&mut mapped);
@@ -1029,10 +1080,8 @@ fn plain_files_are_mapped_when_asked() {
     assert_eq!(mapped.bytes_read(), frames[1].offset + 16 + 6);
 
     std::fs::write(&path, b"").unwrap();
-    let mapped = CaptureReader::open(name, ReadMode::Map)
-        .map(|_| ())
-        .unwrap_err();
-    let streamed = CaptureReader::open(name, ReadMode::Stream)
+    let mapped = CaptureReader::open(name, READ_MAP).map(|_| ()).unwrap_err();
+    let streamed = CaptureReader::open(name, ReadMode::default())
         .map(|_| ())
         .unwrap_err();
     assert_eq!(mapped.to_string(), streamed.to_string());
@@ -1055,18 +1104,74 @@ impl Read for Failing {
 fn read_errors_keep_their_message() {
     let mut bytes = simple_pcap(&[b"one"]);
     bytes.extend(&pcap_record(false, 1, 0, b"two")[..10]);
-    let mut reader =
-        CaptureReader::from_reader("flaky", Box::new(Failing(io::Cursor::new(bytes))), None)
-            .unwrap();
-    let (frames, error) = drain(&mut reader);
-    assert_eq!(frames.len(), 1);
-    let error = error.unwrap();
-    assert!(matches!(error.kind, CaptureErrorKind::Read(_)), "{error:?}");
-    assert_eq!(error.offset, Some(24 + 19));
-    assert!(
-        error.to_string().contains("the disk caught fire"),
-        "{error}"
-    );
+    for ahead in [
+        None,
+        Some(Sizes::DEFAULT),
+        Some(Sizes { block: 5, room: 3 }),
+    ] {
+        let failing = Box::new(Failing(io::Cursor::new(bytes.clone())));
+        let mut reader = CaptureReader::stream("flaky", failing, None, ahead).unwrap();
+        let (frames, error) = drain(&mut reader);
+        assert_eq!(frames.len(), 1, "{ahead:?}");
+        let error = error.unwrap();
+        assert!(matches!(error.kind, CaptureErrorKind::Read(_)), "{error:?}");
+        assert_eq!(error.offset, Some(24 + 19), "{ahead:?}");
+        assert!(
+            error.to_string().contains("the disk caught fire"),
+            "{error}"
+        );
+    }
+}
+
+/// Hands out, at each read, the next part sent to it, like a pipe from a slow writer. When
+/// nothing is sent for 10 s it says so (`starved`) and ends the stream.
+struct Gated {
+    parts: std::sync::mpsc::Receiver<Vec<u8>>,
+    starved: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Read for Gated {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::sync::mpsc::RecvTimeoutError;
+        match self.parts.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(part) => {
+                buf[..part.len()].copy_from_slice(&part);
+                Ok(part.len())
+            }
+            Err(RecvTimeoutError::Disconnected) => Ok(0),
+            Err(RecvTimeoutError::Timeout) => {
+                self.starved
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(0)
+            }
+        }
+    }
+}
+
+/// Read ahead, a frame is handed out once the read that brought it returns, not when a block
+/// is full: a capture arriving slowly through a pipe is analysed as it comes.
+#[test]
+fn reading_ahead_hands_out_each_read_at_once() {
+    let bytes = simple_pcap(&[b"first", b"second"]);
+    let first_end = 24 + 16 + 5;
+    let (send, parts) = std::sync::mpsc::channel();
+    let starved = Arc::default();
+    send.send(bytes[..first_end].to_vec()).unwrap();
+    let gated = Box::new(Gated {
+        parts,
+        starved: Arc::clone(&starved),
+    });
+    let mut reader = CaptureReader::stream("-", gated, None, Some(Sizes::DEFAULT)).unwrap();
+    let first = reader.next_frame().unwrap().unwrap();
+    assert_eq!(first.data, b"first");
+    // Had the first frame waited for more bytes, it would have come only once the wait for
+    // them gave up.
+    assert!(!starved.load(std::sync::atomic::Ordering::Relaxed));
+    send.send(bytes[first_end..].to_vec()).unwrap();
+    drop(send);
+    let second = reader.next_frame().unwrap().unwrap();
+    assert_eq!(second.data, b"second");
+    assert!(reader.next_frame().unwrap().is_none());
 }
 
 #[test]

@@ -112,7 +112,9 @@ pub struct AnalysisArgs {
     /// smaller is chosen from the capture's first 4,096 TCP segments (none for a bulk
     /// transfer, where reading large frames is most of the work). The output is the same for
     /// any number, unless --max-connections is reached: each thread then evicts from its own
-    /// part of the cap (in proportion to the connections it takes).
+    /// part of the cap (in proportion to the connections it takes). With more than one, a file
+    /// or standard input is also read (and decompressed) on a thread of its own, a few MiB
+    /// ahead of the parsing.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
@@ -166,6 +168,7 @@ pub struct AnalysisArgs {
 
 impl AnalysisArgs {
     pub fn settings(&self) -> Settings {
+        let threads = self.threads.unwrap_or_else(cores);
         Settings {
             track: Config {
                 msl_ns: self.msl,
@@ -178,11 +181,11 @@ impl AnalysisArgs {
                 ..Config::default()
             },
             verify_checksums: self.verify_checksums,
-            threads: self.threads.unwrap_or_else(cores),
-            read: if self.mmap {
-                ReadMode::Map
-            } else {
-                ReadMode::Stream
+            threads,
+            read: ReadMode {
+                map: self.mmap,
+                // With threads to spare, the copying (and decompressing) runs beside the rest.
+                ahead: threads > 1,
             },
             detect: DetectConfig {
                 close_wait_ns: self.close_wait,
