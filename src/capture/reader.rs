@@ -1,4 +1,6 @@
-//! Walking the records of a capture with pcap-parser's streaming reader, one frame at a time.
+//! Walking the records of a capture with pcap-parser's streaming reader, one frame at a time,
+//! or with one of the two that answer the same way over bytes already in memory: a mapped file
+//! (`mapped.rs`) or blocks read ahead on a thread of their own (`ahead.rs`).
 //!
 //! pcap-parser keeps a circular buffer and hands out blocks borrowed from it; a block stays
 //! valid until it is consumed. [`CaptureReader::next_frame`] lends the frame out the same way:
