@@ -1,33 +1,43 @@
-//! Reading ahead: a streamed capture's bytes read (and decompressed) on a thread of their own,
-//! a few blocks ahead of the parsing, which parses them where they landed.
+//! Reading ahead: a capture's bytes read (and decompressed) on threads of their own, a few
+//! blocks ahead of the parsing, which parses them where they landed.
 //!
 //! Why: with `read` calls on the parsing thread, the kernel's copy into user memory, and the
-//! decompression of a gzip or zstd capture, hold up everything after them. On a thread of
-//! their own they run beside the parsing and tracking, on whichever core has room. Measured on
-//! the benchmark's captures with two threads on two cores, in turns: the bulk capture (1.1 GB
-//! of large frames, where the copy is half of all the work) 260 -> 221 ms (medians of 12); the
-//! gzip one 3.43 and 3.11 -> 2.95 and 2.96 s (means of 4); the many-connection capture, whose
-//! cores are already busy, 1.75 -> 1.71 s as pcap, within the noise, and 1.85 -> 1.95 s as
-//! pcapng (medians of 6): the parsing then reads bytes another core wrote.
+//! decompression of a gzip or zstd capture, hold up everything after them. On threads of their
+//! own they run beside the parsing and tracking, on whichever core has room. It pays where the
+//! copy or the decompression is a large part of the work: measured in turns with two threads
+//! on two cores, the benchmark's bulk capture (1.1 GB of large frames, where the copy is half
+//! of all the work) took 261 ms read on the parsing thread and 211 ms read ahead at positions
+//! (medians of 15; the parse floor 175 ms), its gzip one 2.95 s and 2.73 s (medians of 4). On
+//! the many-connection capture, whose cores the tracking already keeps busy, it gained
+//! nothing and lost a little (see [`LARGE_RECORDS`]), so a file of small records is read on
+//! the parsing thread.
+//!
+//! A stream (standard input, a pipe, a compressed capture) is read by one thread: one `read`
+//! call fills (part of) one block and hands it over at once, so a capture arriving slowly
+//! through a pipe is parsed as it comes, not when a block is full. A regular uncompressed file
+//! is read by [`READERS`] threads, each filling every other block of it with positioned reads
+//! (`pread`), so that the copy itself spreads over two cores: with one thread reading the bulk
+//! capture took 238 ms where two took 208 ms (medians of 15 in turns). A block cut short by
+//! the end of the file is the last one read, even if the file grows meanwhile.
 //!
 //! The blocks are parsed in place, as a mapped file is (see [`super::records`]), so nothing is
 //! copied a second time but a record that straddles two blocks: its first part is copied in
 //! front of the second block, into room kept free there. A record too large for that room (a
 //! damaged length the reader's checks let through, up to `open::MAX_RECORD`) makes the window
-//! grow instead, the way pcap-parser's buffer grows.
-//!
-//! One `read` call fills (part of) one block and hands it over at once, so a capture arriving
-//! slowly through a pipe is parsed as it comes, not when a block is full. An error is handed
-//! over after the bytes read before it, so the parser meets it at the same offset as without
-//! reading ahead.
+//! grow instead, the way pcap-parser's buffer grows. An error is handed over after the bytes
+//! read before it, so the parser meets it at the same offset as without reading ahead.
 
 use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
 use super::Format;
+use super::open::{self, ErrorSlot};
+use super::pcapng;
 use super::records::Records;
 
 /// The sizes of the blocks and of the room in front of each.
@@ -47,14 +57,32 @@ impl Sizes {
     };
 }
 
-/// Blocks read and not yet taken by the parser (with the one it is parsing and the one being
-/// read, about 9 MiB at the default sizes).
+/// Blocks read and not yet taken by the parser, over all reading threads (with the one it is
+/// parsing and the one each thread is reading, about 10 MiB at the default sizes).
 const BLOCKS_AHEAD: usize = 4;
 
-/// Bytes read by one `read` call: `bytes[room..room + len]`.
+/// Threads reading a regular file, each every `READERS`th block.
+pub(crate) const READERS: usize = 2;
+
+/// A regular uncompressed file is read ahead when its first records average at least this
+/// many bytes (with their headers). With smaller ones, the parsing and tracking of many frames
+/// keep both cores busy, and handing the copy to other threads gains nothing: the parsing then
+/// reads bytes another core wrote. The benchmark's captures average 1,384 bytes a record
+/// (bulk: 256 ms read on the parsing thread, 208 ms read ahead) and 278 (many connections:
+/// 1.96 and 2.02 s as pcap, 2.02 and 2.17 s as pcapng; medians in turns). Where between the
+/// two reading ahead starts to pay was not measured: this is about their geometric mean.
+pub(crate) const LARGE_RECORDS: usize = 640;
+
+/// How much of a file's start is looked at to judge its records' size.
+const SAMPLE: usize = 256 << 10;
+
+/// Bytes read into a block: `bytes[room..room + len]`.
 struct Block {
     bytes: Vec<u8>,
     len: usize,
+    /// The file ended inside the block: nothing after it is part of what was read (a file
+    /// still being written may have grown by the time the next block was read).
+    last: bool,
 }
 
 /// What the reading thread hands over: a block, or the news that the next read failed (the
@@ -78,11 +106,60 @@ struct Window {
     start: usize,
     end: usize,
     sizes: Sizes,
-    filled: Receiver<Handed>,
-    /// Blocks parsed, handed back to be read into again.
-    spent: SyncSender<Vec<u8>>,
+    /// The reading threads' blocks: the next block comes from `filled[turn]`, the one after
+    /// from the next thread's, round and round.
+    filled: Vec<Receiver<Handed>>,
+    turn: usize,
+    /// Blocks parsed, handed back to the thread that read them, to be read into again.
+    spent: Vec<SyncSender<Vec<u8>>>,
     /// The stream has ended (or failed): no more blocks will come.
     exhausted: bool,
+}
+
+/// Something read at any offset, by several threads at once: a regular file, or bytes.
+pub(crate) trait Positioned: Send + Sync + 'static {
+    /// Reads from `offset` into `buf`, as `pread` does: fewer bytes only at the end.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+#[cfg(unix)]
+impl Positioned for std::fs::File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buf, offset)
+    }
+}
+
+/// A [`Positioned`] source read as a stream from its start.
+pub(crate) struct FromStart<P> {
+    source: Arc<P>,
+    at: u64,
+}
+
+impl<P> FromStart<P> {
+    pub(crate) fn new(source: Arc<P>) -> Self {
+        FromStart { source, at: 0 }
+    }
+}
+
+impl<P: Positioned> Read for FromStart<P> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.source.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+impl Positioned for Vec<u8> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let rest = usize::try_from(offset)
+            .ok()
+            .and_then(|at| self.get(at..))
+            .unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
 }
 
 impl Ahead {
@@ -92,7 +169,7 @@ impl Ahead {
     /// be started.
     pub(crate) fn start(
         stream: impl Read + Send + 'static,
-        (format, header_len): (Format, usize),
+        header: (Format, usize),
         sizes: Sizes,
     ) -> io::Result<Result<Ahead, PcapError<&'static [u8]>>> {
         let (handing, filled) = sync_channel(BLOCKS_AHEAD);
@@ -100,15 +177,50 @@ impl Ahead {
         std::thread::Builder::new()
             .name("tcplife-read".to_owned())
             .spawn(move || read_blocks(stream, sizes, &handing, &returned))?;
-        let mut window = Window {
-            bytes: Vec::new(),
-            start: 0,
-            end: 0,
-            sizes,
-            filled,
-            spent,
-            exhausted: false,
-        };
+        Ahead::begin(Window::new(sizes, vec![filled], vec![spent]), header)
+    }
+
+    /// Starts reading `file`, a whole uncompressed capture, on [`READERS`] threads of their
+    /// own, each taking every `READERS`th block; `counted` adds up the bytes read, `errors`
+    /// keeps the first error. Otherwise as [`Ahead::start`].
+    pub(crate) fn start_at(
+        file: Arc<impl Positioned>,
+        header: (Format, usize),
+        sizes: Sizes,
+        (counted, errors): (Arc<AtomicU64>, ErrorSlot),
+    ) -> io::Result<Result<Ahead, PcapError<&'static [u8]>>> {
+        let mut filled = Vec::with_capacity(READERS);
+        let mut spent = Vec::with_capacity(READERS);
+        for first in 0..READERS {
+            let (handing, blocks) = sync_channel(BLOCKS_AHEAD / READERS);
+            let (giving_back, returned) = sync_channel(BLOCKS_AHEAD / READERS + 1);
+            let (file, counted, errors) =
+                (Arc::clone(&file), Arc::clone(&counted), Arc::clone(&errors));
+            let read = move || {
+                let blocks = (first..).step_by(READERS);
+                read_blocks_at(
+                    &*file,
+                    blocks,
+                    sizes,
+                    (&handing, &returned),
+                    (&counted, &errors),
+                );
+            };
+            std::thread::Builder::new()
+                .name("tcplife-read".to_owned())
+                .spawn(read)?;
+            filled.push(blocks);
+            spent.push(giving_back);
+        }
+        Ahead::begin(Window::new(sizes, filled, spent), header)
+    }
+
+    /// Waits for the first header (`header_len` bytes of a capture in `format`), and starts
+    /// parsing after it.
+    fn begin(
+        mut window: Window,
+        (format, header_len): (Format, usize),
+    ) -> io::Result<Result<Ahead, PcapError<&'static [u8]>>> {
         while window.data().len() < header_len && !window.exhausted {
             if window.refill().is_err() {
                 return Ok(Err(PcapError::ReadError));
@@ -123,6 +235,19 @@ impl Ahead {
 }
 
 impl Window {
+    fn new(sizes: Sizes, filled: Vec<Receiver<Handed>>, spent: Vec<SyncSender<Vec<u8>>>) -> Self {
+        Window {
+            bytes: Vec::new(),
+            start: 0,
+            end: 0,
+            sizes,
+            filled,
+            turn: 0,
+            spent,
+            exhausted: false,
+        }
+    }
+
     fn data(&self) -> &[u8] {
         self.bytes.get(self.start..self.end).unwrap_or_default()
     }
@@ -132,21 +257,28 @@ impl Window {
         if self.exhausted {
             return Ok(());
         }
-        match self.filled.recv() {
-            Ok(Some(block)) => self.append(block),
-            Ok(None) => {
+        let from = self.turn;
+        let handed = self.filled.get(from).map(Receiver::recv);
+        self.turn = (from + 1) % self.filled.len();
+        match handed {
+            Some(Ok(Some(block))) => {
+                self.exhausted = block.last;
+                self.append(block, from);
+            }
+            Some(Ok(None)) => {
                 self.exhausted = true;
                 return Err(());
             }
-            Err(_) => self.exhausted = true,
+            Some(Err(_)) | None => self.exhausted = true,
         }
         Ok(())
     }
 
-    /// Makes `block` the window, with what is left of the current one in front of it.
-    fn append(&mut self, block: Block) {
+    /// Makes `block`, read by thread `reader`, the window, with what is left of the current
+    /// one in front of it.
+    fn append(&mut self, block: Block, reader: usize) {
         let Sizes { room, .. } = self.sizes;
-        let Block { mut bytes, len } = block;
+        let Block { mut bytes, len, .. } = block;
         let left = self.end - self.start;
         if let Some(front) = room
             .checked_sub(left)
@@ -154,7 +286,7 @@ impl Window {
         {
             front.copy_from_slice(self.data());
             let parsed = std::mem::replace(&mut self.bytes, bytes);
-            self.hand_back(parsed);
+            self.hand_back(parsed, reader);
             self.start = room - left;
             self.end = room + len;
             return;
@@ -167,15 +299,17 @@ impl Window {
             .extend_from_slice(bytes.get(room..room + len).unwrap_or_default());
         self.start = 0;
         self.end = self.bytes.len();
-        self.hand_back(bytes);
+        self.hand_back(bytes, reader);
     }
 
-    /// Gives a parsed block back to be read into again, if it is one of the usual size (a
-    /// window grown for a large record is freed).
-    fn hand_back(&self, bytes: Vec<u8>) {
-        if bytes.len() == self.sizes.room + self.sizes.block {
-            // When the reading thread has enough spare blocks, or has ended, this one is freed.
-            let _ = self.spent.try_send(bytes);
+    /// Gives a parsed block back to thread `reader` to be read into again, if it is one of the
+    /// usual size (a window grown for a large record is freed).
+    fn hand_back(&self, bytes: Vec<u8>, reader: usize) {
+        if let Some(spent) = self.spent.get(reader) {
+            if bytes.len() == self.sizes.room + self.sizes.block {
+                // When the thread has enough spare blocks, or has ended, this one is freed.
+                let _ = spent.try_send(bytes);
+            }
         }
     }
 }
@@ -194,7 +328,11 @@ fn read_blocks(
             .unwrap_or_else(|_| vec![0; sizes.room + sizes.block]);
         let handed = match stream.read(bytes.get_mut(sizes.room..).unwrap_or_default()) {
             Ok(0) => return,
-            Ok(len) => Some(Block { bytes, len }),
+            Ok(len) => Some(Block {
+                bytes,
+                len,
+                last: false,
+            }),
             Err(_) => None,
         };
         let failed = handed.is_none();
@@ -202,6 +340,84 @@ fn read_blocks(
             return;
         }
     }
+}
+
+/// A thread reading `file` at positions: fills the blocks numbered `blocks` and hands them
+/// over, until one ends with the file (handed over, marked last), a read fails, or the parser
+/// hangs up.
+fn read_blocks_at(
+    file: &impl Positioned,
+    blocks: impl Iterator<Item = usize>,
+    sizes: Sizes,
+    (handing, returned): (&SyncSender<Handed>, &Receiver<Vec<u8>>),
+    (counted, errors): (&AtomicU64, &ErrorSlot),
+) {
+    for number in blocks {
+        let mut bytes = returned
+            .try_recv()
+            .unwrap_or_else(|_| vec![0; sizes.room + sizes.block]);
+        let start = (number as u64).saturating_mul(sizes.block as u64);
+        let into = bytes.get_mut(sizes.room..).unwrap_or_default();
+        let handed = match fill_at(file, into, start) {
+            Ok(len) => {
+                counted.fetch_add(len as u64, Ordering::Relaxed);
+                Some(Block {
+                    bytes,
+                    len,
+                    last: len < sizes.block,
+                })
+            }
+            Err(error) => {
+                open::keep_error(errors, error);
+                None
+            }
+        };
+        let end = handed.as_ref().is_none_or(|block| block.last);
+        if handing.send(handed).is_err() || end {
+            return;
+        }
+    }
+}
+
+/// Whether the records that begin in the first [`SAMPLE`] bytes of `file`, a capture in
+/// `format` whose first header is `header_len` bytes long, average [`LARGE_RECORDS`] bytes or
+/// more. Only their lengths are read, as far as they look sound: this chooses how to read,
+/// and the reader checks everything again.
+pub(crate) fn large_records(file: &impl Positioned, (format, header_len): (Format, usize)) -> bool {
+    let mut sample = vec![0; SAMPLE];
+    let Ok(len) = fill_at(file, &mut sample, 0) else {
+        return false;
+    };
+    let sample = sample.get(..len).unwrap_or_default();
+    let (length_at, big_endian, record_header) = match format {
+        Format::Pcap { big_endian, .. } => (8, big_endian, 16),
+        // The section header's byte-order magic, 0x1A2B3C4D, as written.
+        Format::PcapNg => (4, sample.get(8..12) == Some(&[0x1a, 0x2b, 0x3c, 0x4d]), 0),
+    };
+    let (mut at, mut records) = (header_len, 0);
+    while let Some(record) = pcapng::read_u32(sample, at + length_at, big_endian)
+        .and_then(|n| usize::try_from(n).ok())
+        .map(|n| n + record_header)
+        .filter(|&n| n >= 12 && at + n <= sample.len())
+    {
+        at += record;
+        records += 1;
+    }
+    records > 0 && at - header_len >= records * LARGE_RECORDS
+}
+
+/// Reads `file` from `start` until `buf` is full or the file ends; the bytes read.
+fn fill_at(file: &impl Positioned, buf: &mut [u8], start: u64) -> io::Result<usize> {
+    let mut len = 0;
+    while let Some(rest) = buf.get_mut(len..).filter(|rest| !rest.is_empty()) {
+        match file.read_at(rest, start + len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(len)
 }
 
 impl PcapReaderIterator for Ahead {

@@ -61,8 +61,9 @@ pub struct ReadMode {
     /// word (`--mmap`) that it will not change meanwhile: see `mapped.rs`. Anything else is
     /// copied in.
     pub map: bool,
-    /// What is copied in is read (and decompressed) on a thread of its own, a few blocks ahead
-    /// of the parsing: see `ahead.rs`.
+    /// What is copied in is read ahead of the parsing on threads of its own (see `ahead.rs`):
+    /// a stream (standard input, a compressed capture) by one, a regular uncompressed file by
+    /// two reading at positions, unless its records are small.
     pub ahead: bool,
 }
 

@@ -202,6 +202,15 @@ pub(crate) fn io_error(name: &str, offset: u64, error: io::Error) -> CaptureErro
     CaptureError::new(name, Some(offset), kind)
 }
 
+/// Keeps `error` in `slot`, unless an earlier one is there.
+pub(crate) fn keep_error(slot: &ErrorSlot, error: io::Error) {
+    let mut slot = match slot.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    slot.get_or_insert(error);
+}
+
 /// Takes the error kept by [`KeepErrors`], if any.
 pub(crate) fn take_error(slot: &ErrorSlot) -> Option<io::Error> {
     match slot.lock() {
@@ -239,11 +248,7 @@ impl<R: Read> Read for KeepErrors<R> {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => {
                     let kind = error.kind();
-                    let mut slot = match self.slot.lock() {
-                        Ok(guard) => guard,
-                        Err(poisoned) => poisoned.into_inner(),
-                    };
-                    slot.get_or_insert(error);
+                    keep_error(&self.slot, error);
                     return Err(io::Error::from(kind));
                 }
                 Ok(n) => return Ok(n),

@@ -21,7 +21,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
-use super::ahead::{Ahead, Sizes};
+use super::ahead::{self, Ahead, FromStart, Positioned, Sizes};
 use super::mapped::{FileMap, Mapped};
 use super::open::{self, ErrorSlot, MAX_RECORD, Source};
 use super::pcapng::{
@@ -181,6 +181,15 @@ enum Claim {
     Corrupt(String),
 }
 
+/// What came of reading a regular file at positions.
+pub(crate) enum AtPositions {
+    Reading(CaptureReader),
+    /// Compressed: it must be streamed through its decompressor.
+    Compressed,
+    /// Its records are too small to gain from it: it is better read on the parsing thread.
+    SmallRecords,
+}
+
 impl CaptureReader {
     /// Opens a file, or standard input when `path` is "-". Detects gzip (1f 8b) and zstd
     /// (28 b5 2f fd) by magic (never by file name), then pcap/pcapng by magic. An uncompressed
@@ -211,7 +220,51 @@ impl CaptureReader {
                 }
             }
         }
+        #[cfg(unix)]
+        if let Some(sizes) = ahead.filter(|_| metadata.is_file()) {
+            let handle = Arc::new(file.try_clone().map_err(open_error)?);
+            match CaptureReader::positioned(path, handle, size, (sizes, false))? {
+                AtPositions::Reading(reader) => return Ok(reader),
+                // Only a stream decompresses; it is read ahead below.
+                AtPositions::Compressed => {}
+                AtPositions::SmallRecords => {
+                    return CaptureReader::stream(path, Box::new(file), size, None);
+                }
+            }
+        }
         CaptureReader::stream(path, Box::new(file), size, ahead)
+    }
+
+    /// Over a regular file read ahead at positions by several threads (see [`super::ahead`]),
+    /// unless it is compressed (only a stream decompresses) or its records are small (see
+    /// [`ahead::LARGE_RECORDS`]). Its compression and format are recognised the way a stream's
+    /// are, reading at positions from its start, so that a file's own offset does not move.
+    /// `any_records` skips that last judgement (for tests, whose captures are small).
+    pub(crate) fn positioned(
+        name: &str,
+        file: Arc<impl Positioned>,
+        size: Option<u64>,
+        (sizes, any_records): (Sizes, bool),
+    ) -> Result<AtPositions, CaptureError> {
+        let source = Source::new(name, Box::new(FromStart::new(Arc::clone(&file))))?;
+        if source.compression != Compression::None {
+            return Ok(AtPositions::Compressed);
+        }
+        if !any_records && !ahead::large_records(&*file, (source.format, source.header_len)) {
+            return Ok(AtPositions::SmallRecords);
+        }
+        let header = (source.format, source.header_len);
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        let counted = (Arc::clone(&bytes_read), Arc::clone(&source.errors));
+        let parser = Ahead::start_at(file, header, sizes, counted)
+            .map_err(|error| open::io_error(name, 0, error))?
+            .map_err(|error| header_error(name, &source.errors, &error))?;
+        Ok(AtPositions::Reading(CaptureReader::with_parser(
+            name,
+            (source.format, Compression::None, usize::MAX),
+            Box::new(parser),
+            (size, Some(bytes_read), source.errors),
+        )))
     }
 
     /// Over a whole uncompressed capture held in memory (a mapped file), read in place; `None`

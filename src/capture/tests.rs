@@ -5,7 +5,8 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use super::ahead::Sizes;
+use super::ahead::{LARGE_RECORDS, Sizes, large_records};
+use super::reader::AtPositions;
 use super::*;
 
 const ETHERNET: u32 = 1;
@@ -264,13 +265,33 @@ fn read_ahead(bytes: &[u8], sizes: Sizes) -> Result<CaptureReader, CaptureError>
     CaptureReader::stream("test.pcap", stream, Some(size), Some(sizes))
 }
 
-/// Every way `bytes` can be read but the streamed one: in place (unless compressed), and read
-/// ahead in blocks of each of [`AHEAD_SIZES`].
+/// The same bytes read ahead at positions, as a regular file is, by several threads in blocks
+/// of `sizes`; `None` for compressed bytes, which are always streamed.
+fn read_at_positions(bytes: &[u8], sizes: Sizes) -> Option<Result<CaptureReader, CaptureError>> {
+    let size = bytes.len() as u64;
+    match CaptureReader::positioned(
+        "test.pcap",
+        Arc::new(bytes.to_vec()),
+        Some(size),
+        (sizes, true),
+    ) {
+        Ok(AtPositions::Reading(reader)) => Some(Ok(reader)),
+        Ok(AtPositions::Compressed) => None,
+        Ok(AtPositions::SmallRecords) => panic!("every capture is read at positions when asked"),
+        Err(error) => Some(Err(error)),
+    }
+}
+
+/// Every way `bytes` can be read but the streamed one: in place and at positions (unless
+/// compressed), and read ahead as a stream, in blocks of each of [`AHEAD_SIZES`].
 fn other_ways(bytes: &[u8]) -> Vec<(String, Result<CaptureReader, CaptureError>)> {
     let placed = in_place(bytes).map(|reader| ("read in place".to_owned(), reader));
-    let ahead = AHEAD_SIZES
-        .iter()
-        .map(|&sizes| (format!("read ahead in {sizes:?}"), read_ahead(bytes, sizes)));
+    let ahead = AHEAD_SIZES.iter().flat_map(|&sizes| {
+        let streamed = (format!("read ahead in {sizes:?}"), read_ahead(bytes, sizes));
+        let positioned = read_at_positions(bytes, sizes)
+            .map(|reader| (format!("read at positions in {sizes:?}"), reader));
+        std::iter::once(streamed).chain(positioned)
+    });
     placed.into_iter().chain(ahead).collect()
 }
 
@@ -1172,6 +1193,105 @@ fn reading_ahead_hands_out_each_read_at_once() {
     let second = reader.next_frame().unwrap().unwrap();
     assert_eq!(second.data, b"second");
     assert!(reader.next_frame().unwrap().is_none());
+}
+
+/// A file still being written: until a read past its start meets its end at `visible` bytes,
+/// that is all there is of it; after, all of `bytes` is. (Recognising the capture reads from
+/// the start, and must not make it grow.)
+struct Growing {
+    bytes: Vec<u8>,
+    visible: usize,
+    grown: std::sync::atomic::AtomicBool,
+}
+
+impl super::ahead::Positioned for Growing {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let end = if self.grown.load(SeqCst) {
+            self.bytes.len()
+        } else {
+            self.visible
+        };
+        let rest = self.bytes[..end].get(offset as usize..).unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        if n < buf.len() && offset > 0 {
+            self.grown.store(true, SeqCst);
+        }
+        Ok(n)
+    }
+}
+
+/// Read at positions, a block cut short by the end of the file ends the reading, even when the
+/// file has grown by the time a later block is read: what is read is the file as it was at
+/// some moment (at least up to the end first met), never with a gap. Which moment depends on
+/// how the reading threads interleave.
+#[test]
+fn reading_at_positions_stops_at_the_first_end_met() {
+    let records: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 10 + usize::from(i)]).collect();
+    let bytes = simple_pcap(&records.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let (all, _, _) = read_every_way(bytes.clone());
+    for visible in [24, 24 + 16 + 10, 300, 301, 555, bytes.len() - 1] {
+        let (at_least, _, _) = read_every_way(bytes[..visible].to_vec());
+        for sizes in AHEAD_SIZES {
+            let growing = Arc::new(Growing {
+                bytes: bytes.clone(),
+                visible,
+                grown: Default::default(),
+            });
+            let Ok(AtPositions::Reading(mut reader)) =
+                CaptureReader::positioned("growing.pcap", growing, None, (sizes, true))
+            else {
+                panic!("{visible} bytes visible: not read at positions")
+            };
+            let (frames, error) = drain(&mut reader);
+            let case = format!("{visible} bytes visible, {sizes:?}");
+            assert!(frames.len() >= at_least.len(), "{case}");
+            assert_eq!(frames, all[..frames.len()], "{case}");
+            if let Some(error) = error {
+                assert!(
+                    matches!(error.kind, CaptureErrorKind::Truncated),
+                    "{case}: {error}"
+                );
+            }
+        }
+    }
+}
+
+/// A regular file is read ahead when its first records are large (see `ahead::LARGE_RECORDS`):
+/// judged from their lengths in pcap of either byte order and pcapng of either, and not at all
+/// from a file too short to hold a record.
+#[test]
+fn records_are_judged_large_or_small_from_their_lengths() {
+    let judge = |bytes: Vec<u8>, format| large_records(&bytes, (format, 24));
+    for big_endian in [false, true] {
+        let pcap = |len: usize| {
+            let mut bytes = pcap_header(0xa1b2_c3d4, big_endian, 65535, ETHERNET);
+            for _ in 0..10 {
+                bytes.extend(pcap_record(big_endian, 1, 0, &vec![0; len]));
+            }
+            bytes
+        };
+        let format = Format::Pcap {
+            nanosecond: false,
+            big_endian,
+        };
+        assert!(judge(pcap(LARGE_RECORDS - 16), format));
+        assert!(!judge(pcap(LARGE_RECORDS - 17), format));
+        assert!(!judge(pcap(1500)[..24 + 15].to_vec(), format));
+        let pcapng = |len: usize| {
+            let mut bytes = shb(big_endian);
+            bytes.extend(idb(big_endian, ETHERNET as u16, 65535, &[]));
+            for _ in 0..10 {
+                bytes.extend(epb(big_endian, 0, 1, &vec![0; len], len as u32));
+            }
+            bytes
+        };
+        let header_len = shb(big_endian).len();
+        let judge_ng = |bytes: Vec<u8>| large_records(&bytes, (Format::PcapNg, header_len));
+        assert!(judge_ng(pcapng(1500)), "big-endian: {big_endian}");
+        assert!(!judge_ng(pcapng(200)), "big-endian: {big_endian}");
+    }
 }
 
 #[test]

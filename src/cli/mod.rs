@@ -112,9 +112,9 @@ pub struct AnalysisArgs {
     /// smaller is chosen from the capture's first 4,096 TCP segments (none for a bulk
     /// transfer, where reading large frames is most of the work). The output is the same for
     /// any number, unless --max-connections is reached: each thread then evicts from its own
-    /// part of the cap (in proportion to the connections it takes). With more than one, a file
-    /// or standard input is also read (and decompressed) on a thread of its own, a few MiB
-    /// ahead of the parsing.
+    /// part of the cap (in proportion to the connections it takes). With more than one, the
+    /// capture is also read (and decompressed) a few MiB ahead of the parsing on threads of
+    /// their own, unless it is an uncompressed file of small frames.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
