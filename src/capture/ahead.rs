@@ -85,12 +85,13 @@ struct Block {
     last: bool,
 }
 
-/// What the reading thread hands over: a block, or the news that the next read failed (the
-/// error itself is kept by the stream, see `open::KeepErrors`). The end of the stream is the
-/// thread hanging up.
+/// What a reading thread hands over: a block, or the news that the next read failed (the
+/// error itself is kept in the reader's `ErrorSlot`: by the stream, see `open::KeepErrors`, or
+/// by the thread reading at positions). A stream's end is its thread hanging up; a file's is a
+/// block marked last.
 type Handed = Option<Block>;
 
-/// A capture's bytes read ahead on a thread of their own and parsed in place, the way
+/// A capture's bytes read ahead on threads of their own and parsed in place, the way
 /// pcap-parser's streaming readers read a stream; see the module docs.
 pub(crate) struct Ahead {
     window: Window,
@@ -118,7 +119,7 @@ struct Window {
 
 /// Something read at any offset, by several threads at once: a regular file, or bytes.
 pub(crate) trait Positioned: Send + Sync + 'static {
-    /// Reads from `offset` into `buf`, as `pread` does: fewer bytes only at the end.
+    /// Reads from `offset` into `buf`, as `pread` does: 0 bytes at the end.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
 }
 
