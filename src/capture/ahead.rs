@@ -175,9 +175,7 @@ impl Ahead {
     ) -> io::Result<Result<Ahead, PcapError<&'static [u8]>>> {
         let (handing, filled) = sync_channel(BLOCKS_AHEAD);
         let (spent, returned) = sync_channel(BLOCKS_AHEAD + 1);
-        std::thread::Builder::new()
-            .name("tcplife-read".to_owned())
-            .spawn(move || read_blocks(stream, sizes, &handing, &returned))?;
+        spawn_reader(move || read_blocks(stream, sizes, &handing, &returned))?;
         Ahead::begin(Window::new(sizes, vec![filled], vec![spent]), header)
     }
 
@@ -207,9 +205,7 @@ impl Ahead {
                     (&counted, &errors),
                 );
             };
-            std::thread::Builder::new()
-                .name("tcplife-read".to_owned())
-                .spawn(read)?;
+            spawn_reader(read)?;
             filled.push(blocks);
             spent.push(giving_back);
         }
@@ -315,6 +311,21 @@ impl Window {
     }
 }
 
+/// Starts a reading thread.
+fn spawn_reader(read: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("tcplife-read".to_owned())
+        .spawn(read)
+        .map(drop)
+}
+
+/// A block to read into: one the parser handed back, or a new one.
+fn spare_block(returned: &Receiver<Vec<u8>>, sizes: Sizes) -> Vec<u8> {
+    returned
+        .try_recv()
+        .unwrap_or_else(|_| vec![0; sizes.room + sizes.block])
+}
+
 /// The reading thread: reads `stream` into blocks and hands them over until it ends or fails,
 /// or the parser hangs up.
 fn read_blocks(
@@ -324,9 +335,7 @@ fn read_blocks(
     returned: &Receiver<Vec<u8>>,
 ) {
     loop {
-        let mut bytes = returned
-            .try_recv()
-            .unwrap_or_else(|_| vec![0; sizes.room + sizes.block]);
+        let mut bytes = spare_block(returned, sizes);
         let handed = match stream.read(bytes.get_mut(sizes.room..).unwrap_or_default()) {
             Ok(0) => return,
             Ok(len) => Some(Block {
@@ -354,9 +363,7 @@ fn read_blocks_at(
     (counted, errors): (&AtomicU64, &ErrorSlot),
 ) {
     for number in blocks {
-        let mut bytes = returned
-            .try_recv()
-            .unwrap_or_else(|_| vec![0; sizes.room + sizes.block]);
+        let mut bytes = spare_block(returned, sizes);
         let start = (number as u64).saturating_mul(sizes.block as u64);
         let into = bytes.get_mut(sizes.room..).unwrap_or_default();
         let handed = match fill_at(file, into, start) {
