@@ -133,6 +133,22 @@ pub fn push_i64(out: &mut Vec<u8>, n: i64) {
     push_u64(out, n.unsigned_abs());
 }
 
+/// Appends an address as text: IPv4 as four decimal octets, IPv6 as the standard library
+/// writes it (compressed by rules best left to it; rarer).
+pub fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            push_u64(out, a.into());
+            for octet in [b, c, d] {
+                out.push(b'.');
+                push_u64(out, octet.into());
+            }
+        }
+        std::net::IpAddr::V6(v6) => out.extend_from_slice(v6.to_string().as_bytes()),
+    }
+}
+
 /// Every primitive integer of 64 bits or fewer, written in decimal.
 pub trait Decimal: Copy {
     /// Appends the number in decimal, as `itoa` and serde_json write it.

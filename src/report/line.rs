@@ -202,18 +202,7 @@ impl<'a, S: Style> Line<'a, S> {
 
     fn ip(&mut self, ip: IpAddr) {
         self.out.push(b'"');
-        match ip {
-            IpAddr::V4(v4) => {
-                let [a, b, c, d] = v4.octets();
-                self.int(a);
-                for octet in [b, c, d] {
-                    self.out.push(b'.');
-                    self.int(octet);
-                }
-            }
-            // Rarer, and compressed by rules best left to the standard library.
-            IpAddr::V6(v6) => self.out.extend_from_slice(v6.to_string().as_bytes()),
-        }
+        crate::decimal::push_ip(self.out, ip);
         self.out.push(b'"');
     }
 

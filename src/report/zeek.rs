@@ -4,12 +4,13 @@
 
 use super::record::{ConnectionRecord, EndpointAddr};
 use crate::analyze::{RunReport, Sink};
+use crate::decimal::{push_ip, push_u64, put_digits};
 use crate::splitmix64;
 use crate::time::Rfc3339;
 use crate::track::History;
 use crate::track::zeek::ZeekRow;
 use serde::Serialize;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One conn.log row, as it appears in a record's `zeek` object.
@@ -152,7 +153,8 @@ pub const TYPES: [&str; 22] = [
     "count",
 ];
 
-/// `--format zeek`: rows are written as connections finish (as Zeek writes them on removal).
+/// `--format zeek`: rows are written as connections finish (as Zeek writes them on removal),
+/// made on the tracking threads.
 pub struct ZeekLog<W: Write> {
     out: W,
     header_written: bool,
@@ -181,58 +183,71 @@ impl<W: Write> ZeekLog<W> {
         writeln!(out, "#fields\t{}", FIELDS.join("\t"))?;
         writeln!(out, "#types\t{}", TYPES.join("\t"))
     }
+}
 
-    fn row(&mut self, record_id: u64, index: u64, r: &ZeekRowRecord) -> io::Result<()> {
-        let out = &mut self.out;
-        let duration = r.duration_ns;
-        write!(
-            out,
-            "{}\t{}\t{}\t{}\t{}\t{}\ttcp\t-\t",
-            Seconds(r.start_ns),
-            Uid(record_id, index),
-            r.orig.ip,
-            r.orig.port,
-            r.resp.ip,
-            r.resp.port
-        )?;
-        // Zeek sets duration and the byte counts only when the duration is positive.
-        if duration > 0 {
-            write!(
-                out,
-                "{}\t{}\t{}\t",
-                Seconds(duration),
-                r.orig_bytes,
-                r.resp_bytes
-            )?;
-        } else {
-            write!(out, "-\t-\t-\t")?;
-        }
-        let history = if r.history.is_empty() {
-            "-"
-        } else {
-            r.history.as_str()
-        };
-        writeln!(
-            out,
-            "{}\t-\t-\t{}\t{}\t{}\t{}\t{}\t{}\t-\t6",
-            r.conn_state,
-            r.missed_bytes,
-            history,
-            r.orig_pkts,
-            r.orig_ip_bytes,
-            r.resp_pkts,
-            r.resp_ip_bytes
-        )
+/// A record's conn.log rows, as `--format zeek` writes them: made on the tracking threads.
+fn encode_rows(record: &mut ConnectionRecord, out: &mut Vec<u8>) -> io::Result<()> {
+    for (i, row) in record.zeek.rows().enumerate() {
+        put_row(record.id, i as u64, row, out);
     }
+    Ok(())
+}
+
+/// One conn.log row: the 22 columns, tab-separated, written straight into `out` (no
+/// `core::fmt`: this runs for every connection).
+fn put_row(record_id: u64, index: u64, r: &ZeekRowRecord, out: &mut Vec<u8>) {
+    push_seconds(out, r.start_ns);
+    out.push(b'\t');
+    out.extend_from_slice(&Uid(record_id, index).text());
+    for end in [&r.orig, &r.resp] {
+        out.push(b'\t');
+        push_ip(out, end.ip);
+        out.push(b'\t');
+        push_u64(out, end.port.into());
+    }
+    out.extend_from_slice(b"\ttcp\t-\t");
+    // Zeek sets duration and the byte counts only when the duration is positive.
+    if r.duration_ns > 0 {
+        push_seconds(out, r.duration_ns);
+        for n in [r.orig_bytes, r.resp_bytes] {
+            out.push(b'\t');
+            push_u64(out, n);
+        }
+    } else {
+        out.extend_from_slice(b"-\t-\t-");
+    }
+    out.push(b'\t');
+    out.extend_from_slice(r.conn_state.as_bytes());
+    out.extend_from_slice(b"\t-\t-\t");
+    push_u64(out, r.missed_bytes);
+    out.push(b'\t');
+    out.extend_from_slice(if r.history.is_empty() {
+        b"-"
+    } else {
+        r.history.as_bytes()
+    });
+    for n in [r.orig_pkts, r.orig_ip_bytes, r.resp_pkts, r.resp_ip_bytes] {
+        out.push(b'\t');
+        push_u64(out, n);
+    }
+    out.extend_from_slice(b"\t-\t6\n");
 }
 
 impl<W: Write> Sink for ZeekLog<W> {
-    fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
+    fn connection(&mut self, mut record: ConnectionRecord) -> io::Result<()> {
+        let mut rows = Vec::new();
+        encode_rows(&mut record, &mut rows)?;
         self.header()?;
-        for (i, row) in record.zeek.rows().enumerate() {
-            self.row(record.id, i as u64, row)?;
-        }
-        Ok(())
+        self.out.write_all(&rows)
+    }
+
+    fn encoder(&self) -> Option<crate::analyze::Encoder> {
+        Some(encode_rows)
+    }
+
+    fn encoded(&mut self, pieces: &mut [IoSlice<'_>]) -> io::Result<()> {
+        self.header()?;
+        crate::write_all_vectored(&mut self.out, pieces)
     }
 
     fn finish(&mut self, _report: &RunReport) -> io::Result<()> {
@@ -257,44 +272,43 @@ fn log_time(ns: i64) -> String {
         .collect()
 }
 
-/// Seconds with six decimals, as Zeek writes `time` and `interval` values.
-struct Seconds(i64);
-
-impl std::fmt::Display for Seconds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let micros = if self.0 >= 0 {
-            (self.0.saturating_add(500)) / 1000
-        } else {
-            (self.0.saturating_sub(500)) / 1000
-        };
-        let sign = if micros < 0 { "-" } else { "" };
-        let m = micros.unsigned_abs();
-        write!(f, "{sign}{}.{:06}", m / 1_000_000, m % 1_000_000)
+/// Appends `ns` as Zeek writes `time` and `interval` values: seconds with six decimals,
+/// rounded to the nearest microsecond (halves away from zero).
+fn push_seconds(out: &mut Vec<u8>, ns: i64) {
+    let micros = if ns >= 0 {
+        ns.saturating_add(500) / 1000
+    } else {
+        ns.saturating_sub(500) / 1000
+    };
+    if micros < 0 {
+        out.push(b'-');
     }
+    let m = micros.unsigned_abs();
+    push_u64(out, m / 1_000_000);
+    let mut fraction = *b".000000";
+    put_digits(&mut fraction, 1, m % 1_000_000, 6);
+    out.extend_from_slice(&fraction);
 }
 
 /// A stable, Zeek-shaped uid (`C` and base62) for a record's row: Zeek's are random, these are
 /// reproducible from run to run.
 struct Uid(u64, u64);
 
-impl std::fmt::Display for Uid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Uid {
+    /// `C` and 17 base62 digits.
+    fn text(&self) -> [u8; 18] {
         const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         let a = splitmix64(self.0 ^ splitmix64(self.1.wrapping_add(0x5eed)));
         let b = splitmix64(a ^ 0x9e37_79b9_7f4a_7c15) >> 32;
-        // 96 bits in 17 base62 digits (62^17 > 2^96), low digit first.
+        // 96 bits in 17 base62 digits (62^17 > 2^96), the low digit last.
         let mut v = (u128::from(a) << 32) | u128::from(b);
-        let mut text = [b'0'; 17];
-        for slot in text.iter_mut() {
+        let mut text = [b'C'; 18];
+        for slot in text.iter_mut().skip(1).rev() {
             let digit = usize::try_from(v % 62).unwrap_or(0);
             v /= 62;
             *slot = DIGITS.get(digit).copied().unwrap_or(b'0');
         }
-        f.write_str("C")?;
-        for &c in text.iter().rev() {
-            write!(f, "{}", char::from(c))?;
-        }
-        Ok(())
+        text
     }
 }
 
@@ -304,12 +318,17 @@ mod tests {
 
     #[test]
     fn seconds_have_six_decimals() {
-        assert_eq!(
-            Seconds(1_362_692_526_869_344_123).to_string(),
-            "1362692526.869344"
-        );
-        assert_eq!(Seconds(10_000).to_string(), "0.000010");
-        assert_eq!(Seconds(0).to_string(), "0.000000");
+        let seconds = |ns: i64| {
+            let mut out = Vec::new();
+            push_seconds(&mut out, ns);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(seconds(1_362_692_526_869_344_123), "1362692526.869344");
+        assert_eq!(seconds(10_000), "0.000010");
+        assert_eq!(seconds(0), "0.000000");
+        assert_eq!(seconds(1_999_999_500), "2.000000");
+        assert_eq!(seconds(-1_500), "-0.000002");
+        assert_eq!(seconds(-2_000_000_000), "-2.000000");
     }
 
     #[test]
@@ -319,11 +338,11 @@ mod tests {
 
     #[test]
     fn uids_are_stable_and_distinct() {
-        let a = Uid(1, 0).to_string();
-        assert_eq!(a, Uid(1, 0).to_string());
-        assert_ne!(a, Uid(1, 1).to_string());
-        assert_ne!(a, Uid(2, 0).to_string());
-        assert_eq!(a.len(), 18);
-        assert!(a.starts_with('C'));
+        let a = Uid(1, 0).text();
+        assert_eq!(a, Uid(1, 0).text());
+        assert_ne!(a, Uid(1, 1).text());
+        assert_ne!(a, Uid(2, 0).text());
+        assert_eq!(a[0], b'C');
+        assert!(a[1..].iter().all(u8::is_ascii_alphanumeric));
     }
 }
