@@ -16,11 +16,12 @@ use crate::decode::{Decoded, Segment, SkipReason, decode};
 use crate::detect::{Anomaly, Details, DetectConfig, FloodDetector, Kind, capture_anomalies};
 use crate::report::record::{ConnectionRecord, Moment};
 use crate::report::summary::Summary;
+use crate::report::text::{Digest, Digester};
 use crate::track::table::{LateReset, SweepSchedule};
 use crate::track::{At, Config};
 use peaks::PeakCounter;
 use pool::Pool;
-use shard::{Batch, Header, Item, Shard, Split};
+use shard::{Batch, Header, Item, Shard, Split, Taken};
 
 /// Everything that tunes an analysis.
 #[derive(Debug, Clone, Copy, Default)]
@@ -48,24 +49,43 @@ use std::ops::Range;
 /// Turns a record into the bytes a sink writes for it; run on the tracking threads.
 pub type Encoder = fn(&mut ConnectionRecord, &mut Vec<u8>) -> io::Result<()>;
 
+/// What a sink takes of each finished connection. What is made of a record on the tracking
+/// threads is made on the thread that finished it, where the record was made and is dropped:
+/// a record handed whole to the reading thread is freed there, away from the allocator's cache
+/// of the thread that made it, and read there once more.
+#[derive(Clone)]
+pub enum Takes {
+    /// The record, handed to [`Sink::connection`].
+    Records,
+    /// Its bytes, made by the encoder and handed to [`Sink::encoded`].
+    Bytes(Encoder),
+    /// Its digest, made by one copy of the digester per tracking thread and handed to
+    /// [`Sink::digest`].
+    Digests(Digester),
+}
+
 /// Where finished records go.
 pub trait Sink {
     /// One finished connection, in the order connections finish (ties in id order).
     fn connection(&mut self, record: ConnectionRecord) -> io::Result<()>;
-    /// A sink that only writes each record's own bytes can have them made on the tracking
-    /// threads: it gives the encoder here, and gets [`Sink::encoded`] instead of
-    /// [`Sink::connection`].
-    fn encoder(&self) -> Option<Encoder> {
-        None
+    /// How the sink takes the records: whole (the default, to [`Sink::connection`]), or as
+    /// what the tracking threads make of them.
+    fn takes(&self) -> Takes {
+        Takes::Records
     }
-    /// The bytes [`Sink::encoder`] made of one or more finished connections, in order, in
-    /// pieces (as they lie in the buffers the records were encoded in, so that they can be
+    /// The bytes [`Takes::Bytes`]' encoder made of one or more finished connections, in order,
+    /// in pieces (as they lie in the buffers the records were encoded in, so that they can be
     /// written without being copied together first; the sink may advance the slices). A sink
     /// that gives an encoder must take them: by default they are refused, never dropped.
     fn encoded(&mut self, _pieces: &mut [IoSlice<'_>]) -> io::Result<()> {
         Err(io::Error::other(
             "encoded records for a sink that has no encoder",
         ))
+    }
+    /// The digest of one finished connection, in the order connections finish, for a sink that
+    /// takes [`Takes::Digests`]: by default refused, never dropped.
+    fn digest(&mut self, _digest: Digest) -> io::Result<()> {
+        Err(io::Error::other("a digest for a sink that takes none"))
     }
     /// The run is over.
     fn finish(&mut self, report: &RunReport) -> io::Result<()>;
@@ -260,14 +280,14 @@ pub fn analyze(
     progress: &mut dyn Progress,
 ) -> io::Result<RunReport> {
     let shares = settings.threads.max(1);
-    let encoder = sink.encoder();
+    let takes = sink.takes();
     std::thread::scope(|scope| {
         let pool = Pool::start(scope, shares, move |split: Split, i| {
             let config = Config {
                 max_connections: split.part_of(i, settings.track.max_connections).max(1),
                 ..settings.track
             };
-            Shard::new(config, settings.detect, encoder)
+            Shard::new(config, settings.detect, takes.clone())
         });
         let mut run = Run {
             pool,
@@ -505,16 +525,14 @@ impl Run<'_> {
                 result = self.floods.add(h.server, h.client, h.syn, h.failed);
             }
             result = result.and_then(|()| self.state_peaks.add(f.peaks, &batch.stays, f.now));
-            match f.encoded {
-                Some(Ok((buffer, range))) => match pieces.last_mut() {
+            match f.taken {
+                Taken::Encoded(Ok((buffer, range))) => match pieces.last_mut() {
                     Some((b, r)) if *b == buffer && r.end == range.start => r.end = range.end,
                     _ => pieces.push((buffer, range)),
                 },
-                Some(Err(e)) => result = Err(e),
-                None => {}
-            }
-            if let Some(record) = f.record {
-                result = result.and_then(|()| sink.connection(*record));
+                Taken::Encoded(Err(e)) => result = Err(e),
+                Taken::Record(record) => result = result.and_then(|()| sink.connection(*record)),
+                Taken::Digest(digest) => result = result.and_then(|()| sink.digest(digest)),
             }
             if result.is_err() {
                 break;

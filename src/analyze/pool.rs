@@ -15,7 +15,7 @@
 //! How much of the tracking the reader's own share takes depends on the capture, so the
 //! threads start only once the first segments have been seen ([`Probe`]); those wait here.
 
-use super::shard::{Batch, Finished, Item, Probe, Shard, ShareEnd, Split};
+use super::shard::{Batch, Finished, Item, Probe, Shard, ShareEnd, Split, Taken};
 use crate::states::Stay;
 use crate::track::table::MAX_LATE_RESETS;
 use std::collections::VecDeque;
@@ -273,7 +273,7 @@ impl Place {
 
     /// Points a record of the chunk at its bytes and stays here.
     fn rebase(&self, f: &mut Finished) {
-        if let Some(Ok((buffer, _))) = &mut f.encoded {
+        if let Taken::Encoded(Ok((buffer, _))) = &mut f.taken {
             *buffer += self.buffers.start;
         }
         f.peaks.moved_by(self.stays.start);

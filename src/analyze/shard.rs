@@ -3,12 +3,13 @@
 //! counting them towards the summary. The reader tells it the capture clock and when to sweep,
 //! so that every share sweeps at the same instants as a single table would.
 
-use super::Encoder;
+use super::{Encoder, Takes};
 use crate::decode::{Segment, TcpFlags, TcpOptions};
 use crate::detect::{DetectConfig, detect};
 use crate::mix;
 use crate::report::record::ConnectionRecord;
 use crate::report::summary::SummaryBuilder;
+use crate::report::text::Digest;
 use crate::states::{PeakInput, Stay};
 use crate::track::table::{LateReset, TableStats};
 use crate::track::{Addr, At, Config, Connection, FlowTable, Outcome, Side};
@@ -134,11 +135,18 @@ pub struct Finished {
     pub now: i64,
     pub flood: Option<HandshakeAttempt>,
     pub peaks: PeakInput,
-    /// The sink's encoding of the record: a range of one of its batch's buffers.
-    pub encoded: Option<io::Result<(usize, Range<usize>)>>,
-    /// The record itself, for a sink that does not encode. Boxed: it is over a kilobyte and
-    /// moves several times on its way.
-    pub record: Option<Box<ConnectionRecord>>,
+    /// What the sink takes of the record.
+    pub taken: Taken,
+}
+
+/// What a sink takes of a record (see [`Takes`]).
+pub enum Taken {
+    /// Its encoding: a range of one of its batch's buffers.
+    Encoded(io::Result<(usize, Range<usize>)>),
+    /// The record itself. Boxed: it is over a kilobyte and moves several times on its way.
+    Record(Box<ConnectionRecord>),
+    /// Its digest, for the text summary.
+    Digest(Digest),
 }
 
 impl Finished {
@@ -223,7 +231,7 @@ pub struct Shard {
     table: FlowTable,
     idle_timeout_ns: i64,
     detect: DetectConfig,
-    encoder: Option<Encoder>,
+    takes: Takes,
     summary: SummaryBuilder,
     /// Once the capture is over: its last clock, and the connections held then.
     end: Option<(i64, usize)>,
@@ -248,12 +256,12 @@ const BUFFER_BYTES: usize = 64 * 1024;
 
 impl Shard {
     /// `config.max_connections` is this share's part of the cap.
-    pub fn new(config: Config, detect: DetectConfig, encoder: Option<Encoder>) -> Self {
+    pub fn new(config: Config, detect: DetectConfig, takes: Takes) -> Self {
         Shard {
             table: FlowTable::new(config),
             idle_timeout_ns: config.idle_timeout_ns,
             detect,
-            encoder,
+            takes,
             summary: SummaryBuilder::default(),
             end: None,
             ready: VecDeque::new(),
@@ -349,21 +357,22 @@ impl Shard {
 
     fn finished(&mut self, conn: &Connection, point: Point, now: i64, out: &mut Batch) {
         let anomalies = detect(conn, &self.detect);
-        // Boxed only for a sink that takes records (for one that takes bytes it is encoded
-        // and dropped here).
         let mut record = ConnectionRecord::new(conn, anomalies);
         self.summary.add(&record);
-        let encoded = self
-            .encoder
-            .map(|encode| encode_into(encode, &mut record, out));
+        let id = record.id;
+        let peaks = PeakInput::of(&record, self.idle_timeout_ns, &mut out.stays);
+        let taken = match &mut self.takes {
+            Takes::Records => Taken::Record(Box::new(record)),
+            Takes::Bytes(encode) => Taken::Encoded(encode_into(*encode, &mut record, out)),
+            Takes::Digests(digester) => Taken::Digest(digester.digest(record)),
+        };
         out.finished.push(Finished {
             point,
-            id: record.id,
+            id,
             now,
             flood: HandshakeAttempt::of(conn),
-            peaks: PeakInput::of(&record, self.idle_timeout_ns, &mut out.stays),
-            encoded,
-            record: self.encoder.is_none().then(|| Box::new(record)),
+            peaks,
+            taken,
         });
     }
 }

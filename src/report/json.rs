@@ -69,8 +69,8 @@ impl<W: Write> Sink for JsonDocument<W> {
         held
     }
 
-    fn encoder(&self) -> Option<crate::analyze::Encoder> {
-        Some(encode_keyed)
+    fn takes(&self) -> crate::analyze::Takes {
+        crate::analyze::Takes::Bytes(encode_keyed)
     }
 
     fn encoded(&mut self, pieces: &mut [IoSlice<'_>]) -> io::Result<()> {
@@ -146,8 +146,8 @@ impl<W: Write> Sink for JsonLines<W> {
         self.out.write_all(&line)
     }
 
-    fn encoder(&self) -> Option<crate::analyze::Encoder> {
-        Some(encode_line)
+    fn takes(&self) -> crate::analyze::Takes {
+        crate::analyze::Takes::Bytes(encode_line)
     }
 
     fn encoded(&mut self, pieces: &mut [IoSlice<'_>]) -> io::Result<()> {

@@ -3,11 +3,13 @@
 use super::record::ConnectionRecord;
 use super::summary::Distribution;
 use super::time::{Human, Rfc3339};
-use crate::analyze::{InputStats, RunReport, Sink};
+use crate::analyze::{InputStats, RunReport, Sink, Takes};
 use crate::detect::{Anomaly, Details, Kind, Severity};
+use crate::inline::InlineVec;
 use crate::track::Outcome;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::net::IpAddr;
 
 /// How many of the worst connections the summary lists.
 const WORST: usize = 10;
@@ -19,9 +21,10 @@ pub struct TextSummary<W: Write> {
     out: W,
     /// The worst connections so far, worst first (bounded).
     worst: Vec<ConnectionRecord>,
-    min_severity: Severity,
+    /// Digests the records handed over whole.
+    digester: Digester,
     /// Anomalies by kind and server endpoint.
-    groups: BTreeMap<(Kind, String), Group>,
+    groups: BTreeMap<(Kind, IpAddr, u16), Group>,
     ungrouped: u64,
 }
 
@@ -35,24 +38,84 @@ struct Group {
     extreme_ns: Option<i64>,
 }
 
+/// What the summary reads of one record: made on the tracking thread that finished it, so
+/// that the record itself seldom crosses to the reading thread.
+#[derive(Debug)]
+pub struct Digest {
+    id: u64,
+    server: (IpAddr, u16),
+    /// Its anomalies the summary lists (of at least the minimum severity), with their
+    /// measures. Never `None`: the items of an `InlineVec` need a default.
+    anomalies: InlineVec<Option<(Kind, Option<i64>)>, 2>,
+    /// The record whole, when it may be one of the run's worst.
+    worst: Option<Box<ConnectionRecord>>,
+}
+
+/// Makes the digests of one tracking thread's records. It keeps the ranks of the worst records
+/// it has seen: a record that is not among them is not among the worst of the run either, and
+/// is not kept whole.
+#[derive(Debug, Clone)]
+pub struct Digester {
+    min_severity: Severity,
+    /// Worst first, at most [`WORST`].
+    worst: Vec<Rank>,
+}
+
+impl Digester {
+    pub fn new(min_severity: Severity) -> Self {
+        Digester {
+            min_severity,
+            worst: Vec::with_capacity(WORST + 1),
+        }
+    }
+
+    pub fn digest(&mut self, record: ConnectionRecord) -> Digest {
+        let mut anomalies = InlineVec::default();
+        for a in record
+            .anomalies
+            .iter()
+            .filter(|a| a.severity >= self.min_severity)
+        {
+            anomalies.push(Some((a.kind, measure(a))));
+        }
+        Digest {
+            id: record.id,
+            server: (record.server.ip, record.server.port),
+            anomalies,
+            worst: self.among_worst(&record).then(|| Box::new(record)),
+        }
+    }
+
+    /// Whether a record ranks among the worst seen so far, which it then is.
+    fn among_worst(&mut self, r: &ConnectionRecord) -> bool {
+        if r.outcome.badness() == 0 {
+            return false;
+        }
+        let rank = rank(r);
+        let pos = self.worst.partition_point(|w| *w <= rank);
+        if pos >= WORST {
+            return false;
+        }
+        self.worst.insert(pos, rank);
+        self.worst.truncate(WORST);
+        true
+    }
+}
+
 impl<W: Write> TextSummary<W> {
     pub fn new(out: W, min_severity: Severity) -> Self {
         TextSummary {
             out,
             worst: Vec::with_capacity(WORST + 1),
-            min_severity,
+            digester: Digester::new(min_severity),
             groups: BTreeMap::new(),
             ungrouped: 0,
         }
     }
 
-    fn group(&mut self, r: &ConnectionRecord) {
-        for a in r
-            .anomalies
-            .iter()
-            .filter(|a| a.severity >= self.min_severity)
-        {
-            let key = (a.kind, endpoint(r.server.ip, r.server.port));
+    fn group(&mut self, d: &Digest) {
+        for &(kind, measure) in d.anomalies.as_slice().iter().flatten() {
+            let key = (kind, d.server.0, d.server.1);
             if self.groups.len() >= MAX_GROUPS && !self.groups.contains_key(&key) {
                 self.ungrouped += 1;
                 continue;
@@ -60,10 +123,10 @@ impl<W: Write> TextSummary<W> {
             let g = self.groups.entry(key).or_default();
             g.count += 1;
             if g.examples.len() < 3 {
-                g.examples.push(r.id);
+                g.examples.push(d.id);
             }
-            if let Some(v) = measure(a) {
-                g.extreme_ns = Some(match (a.kind, g.extreme_ns) {
+            if let Some(v) = measure {
+                g.extreme_ns = Some(match (kind, g.extreme_ns) {
                     (_, None) => v,
                     (Kind::TimeWaitReuse, Some(x)) => x.min(v),
                     (_, Some(x)) => x.max(v),
@@ -72,8 +135,21 @@ impl<W: Write> TextSummary<W> {
         }
     }
 
+    /// Keeps a record if it is among the worst so far.
+    fn rank_among_worst(&mut self, record: ConnectionRecord) {
+        let pos = self.worst.partition_point(|w| rank(w) <= rank(&record));
+        if pos < WORST {
+            self.worst.insert(pos, record);
+            self.worst.truncate(WORST);
+        }
+    }
+
     fn write_anomalies(&mut self, report: &RunReport) -> io::Result<()> {
-        let mut groups: Vec<_> = self.groups.iter().collect();
+        let mut groups: Vec<_> = self
+            .groups
+            .iter()
+            .map(|(&(kind, ip, port), g)| ((kind, endpoint(ip, port)), g))
+            .collect();
         groups.sort_by_key(|((kind, ep), g)| {
             (
                 std::cmp::Reverse(kind.severity()),
@@ -86,7 +162,7 @@ impl<W: Write> TextSummary<W> {
             .summary
             .episodes
             .iter()
-            .filter(|a| a.severity >= self.min_severity)
+            .filter(|a| a.severity >= self.digester.min_severity)
             .collect();
         if groups.is_empty() && episodes.is_empty() {
             return Ok(());
@@ -96,7 +172,7 @@ impl<W: Write> TextSummary<W> {
         for a in episodes.iter().filter(|a| a.severity == Severity::Alert) {
             writeln!(out, "  {:<8}{}", "ALERT", explain_episode(a))?;
         }
-        for ((kind, ep), g) in groups {
+        for ((kind, ep), g) in &groups {
             let examples: Vec<String> = g.examples.iter().map(|id| format!("#{id}")).collect();
             writeln!(
                 out,
@@ -150,7 +226,9 @@ impl<W: Write> TextSummary<W> {
 }
 
 /// Worse first: by outcome, then the longer connection, then the earlier id.
-fn rank(r: &ConnectionRecord) -> (std::cmp::Reverse<u8>, std::cmp::Reverse<i64>, u64) {
+type Rank = (std::cmp::Reverse<u8>, std::cmp::Reverse<i64>, u64);
+
+fn rank(r: &ConnectionRecord) -> Rank {
     (
         std::cmp::Reverse(r.outcome.badness()),
         std::cmp::Reverse(r.duration_ns),
@@ -160,14 +238,18 @@ fn rank(r: &ConnectionRecord) -> (std::cmp::Reverse<u8>, std::cmp::Reverse<i64>,
 
 impl<W: Write> Sink for TextSummary<W> {
     fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
-        self.group(&record);
-        if record.outcome.badness() == 0 {
-            return Ok(());
-        }
-        let pos = self.worst.partition_point(|w| rank(w) <= rank(&record));
-        if pos < WORST {
-            self.worst.insert(pos, record);
-            self.worst.truncate(WORST);
+        let digest = self.digester.digest(record);
+        self.digest(digest)
+    }
+
+    fn takes(&self) -> Takes {
+        Takes::Digests(Digester::new(self.digester.min_severity))
+    }
+
+    fn digest(&mut self, digest: Digest) -> io::Result<()> {
+        self.group(&digest);
+        if let Some(record) = digest.worst {
+            self.rank_among_worst(*record);
         }
         Ok(())
     }
@@ -493,5 +575,136 @@ pub(crate) fn explain_episode(a: &Anomaly) -> String {
             "{file}: {count} packet(s) cut by the snapshot length; lengths still come from the IP headers"
         ),
         _ => a.kind.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::{self, NoProgress, Settings};
+
+    /// Collects the records of a run whole, and its report.
+    #[derive(Default)]
+    struct Records(Vec<ConnectionRecord>, Option<RunReport>);
+
+    impl Sink for Records {
+        fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
+            self.0.push(record);
+            Ok(())
+        }
+
+        fn finish(&mut self, report: &RunReport) -> io::Result<()> {
+            self.1 = Some(report.clone());
+            Ok(())
+        }
+    }
+
+    /// Every record of every fixture, read as one run, and its report.
+    fn every_fixture_record() -> (Vec<ConnectionRecord>, RunReport) {
+        let captures = super::super::line::tests::fixture_captures();
+        let mut collected = Records::default();
+        // Damaged fixtures end with an error after their records: those count too.
+        let _ = analyze::analyze(
+            &captures,
+            Settings::default(),
+            &mut collected,
+            &mut NoProgress,
+        );
+        let Records(records, Some(report)) = collected else {
+            panic!("no report");
+        };
+        (records, report)
+    }
+
+    /// The summary of `records`, handed over whole or as the digests of `threads` digesters
+    /// that each take the records of some servers (as tracking threads take connections).
+    fn summary(records: &[ConnectionRecord], report: &RunReport, threads: Option<u64>) -> String {
+        let mut out = Vec::new();
+        let mut sink = TextSummary::new(&mut out, Severity::Info);
+        let Takes::Digests(digester) = sink.takes() else {
+            panic!("the text summary takes digests");
+        };
+        let mut digesters = vec![digester; threads.unwrap_or(1) as usize];
+        for r in records.iter().cloned() {
+            match threads {
+                None => sink.connection(r).unwrap(),
+                Some(n) => {
+                    let thread = (u64::from(r.client.port) + r.id) % n;
+                    let digest = digesters[thread as usize].digest(r);
+                    sink.digest(digest).unwrap();
+                }
+            }
+        }
+        sink.finish(report).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The worst connections of the fixtures, listed in full: those of the highest badness,
+    /// the longest first, the earliest id first.
+    #[test]
+    fn the_worst_connections_are_the_same_however_the_records_are_digested() {
+        let (records, report) = every_fixture_record();
+        let mut bad: Vec<&ConnectionRecord> =
+            records.iter().filter(|r| r.outcome.badness() > 0).collect();
+        assert!(bad.len() > 3 * WORST, "bad connections: {}", bad.len());
+        bad.sort_by_key(|r| rank(r));
+        let whole = summary(&records, &report, None);
+        let listed: Vec<&str> = whole
+            .lines()
+            .skip_while(|l| *l != "Worst connections")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        let expected: Vec<String> = bad
+            .iter()
+            .take(WORST)
+            .map(|r| format!("#{:<6} ", r.id))
+            .collect();
+        assert_eq!(listed.len(), WORST, "{whole}");
+        for (line, id) in listed.iter().zip(&expected) {
+            assert!(
+                line.trim_start().starts_with(id.as_str()),
+                "{line} is not {id}"
+            );
+        }
+        for threads in [1, 2, 3, 7] {
+            assert_eq!(
+                summary(&records, &report, Some(threads)),
+                whole,
+                "{threads}"
+            );
+        }
+    }
+
+    /// Past [`MAX_GROUPS`] groups of anomalies (kind and server), the anomalies of further
+    /// groups are only counted, however the records are digested. Hand-built: one fixture record
+    /// with an anomaly, copied to servers on as many distinct ports.
+    #[test]
+    fn anomalies_beyond_the_groups_kept_are_counted() {
+        let (records, report) = every_fixture_record();
+        let Some(model) = records.iter().find(|r| {
+            r.anomalies.len() == 1 && r.anomalies.iter().all(|a| a.severity >= Severity::Warning)
+        }) else {
+            panic!("no record with one warning");
+        };
+        let more = 5;
+        let copies: Vec<ConnectionRecord> = (0..MAX_GROUPS + more)
+            .map(|i| {
+                let mut r = model.clone();
+                r.id = i as u64;
+                r.server.port = 1 + (i % 60_000) as u16;
+                r.server.ip = IpAddr::from([10, 0, 0, (i / 60_000) as u8]);
+                r
+            })
+            .collect();
+        let whole = summary(&copies, &report, None);
+        assert!(
+            whole.contains(&format!("... and {more} more in other groups")),
+            "{}",
+            whole.lines().last().unwrap_or_default()
+        );
+        for threads in [2, 3] {
+            assert_eq!(summary(&copies, &report, Some(threads)), whole, "{threads}");
+        }
     }
 }

@@ -241,8 +241,8 @@ impl<W: Write> Sink for ZeekLog<W> {
         self.out.write_all(&rows)
     }
 
-    fn encoder(&self) -> Option<crate::analyze::Encoder> {
-        Some(encode_rows)
+    fn takes(&self) -> crate::analyze::Takes {
+        crate::analyze::Takes::Bytes(encode_rows)
     }
 
     fn encoded(&mut self, pieces: &mut [IoSlice<'_>]) -> io::Result<()> {
