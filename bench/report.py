@@ -29,6 +29,10 @@ TOOLS = [
     ("tcplife-t2", "tcplife ... --threads 2"),
     ("tcplife-t4", "tcplife ... --threads 4"),
     ("tcplife-pgo", "tcplife analyze --format jsonl, PGO build (bench/pgo.sh)"),
+    ("tcplife-text", "tcplife analyze (the text summary, the default format)"),
+    ("tcplife-text-t1", "tcplife analyze --threads 1 (text)"),
+    ("tcplife-zeek", "tcplife analyze --format zeek"),
+    ("tcplife-zeek-t1", "tcplife analyze --format zeek --threads 1"),
     ("tcptrace", "tcptrace -n"),
     ("tshark", "tshark -q -z conv,tcp"),
 ]
@@ -68,6 +72,9 @@ def load(res):
 
 def count(tool, path):
     """The connection count the tool reports, and anything else worth showing."""
+    if tool.startswith(("tcplife-text", "tcplife-zeek")):
+        # The summary in words, or a Zeek log: no JSON summary line to read the count from.
+        return None, {}
     if tool.startswith("tcplife"):
         last = None
         with open(path) as f:
@@ -291,6 +298,22 @@ def main():
              "outputs byte-identical; " if len(outs) == 1 else "**outputs differ**; ")
     else:
         line("--threads", ["flag absent", "flag absent"], None)
+    # The --threads target is set on JSON lines; the other formats, against it too.
+    for fmt, name, note in (("text", "text summary (the default format)", True),
+                            ("zeek", "Zeek log", False)):
+        one, default = f"tcplife-{fmt}-t1", f"tcplife-{fmt}"
+        if not get("many", one):
+            continue
+        sp = [ratio(med(c, one), med(c, default)) for c in ("many", "bulk")]
+        same = ""
+        if note:
+            outs = {get("many", t)["sha256"] for t in (one, default)}
+            same = "outputs byte-identical; " if len(outs) == 1 else "**outputs differ**; "
+        line(f"{name}: --threads 1 / default (≥ 1.6 many)",
+             [fmt_ratio(x, bound=1.6) for x in sp], None if sp[0] is None else sp[0] >= 1.6,
+             f"{secs(med('many', default))} vs {secs(med('many', one))} on many; "
+             f"/ JSON lines: {fmt_ratio(ratio(med('many', default), med('many', 'tcplife')))}; "
+             + same)
     pn = ratio(med("pcapng", "tcplife"), med("pcapng", "tcplife-pcap"))
     pf = ratio(med("pcapng", "floor"), med("pcapng", "floor-pcap"))
     line("pcapng / pcap, same packets (≤ 1.2)", [fmt_ratio(pn, bound=1.2), ""],

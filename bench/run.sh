@@ -280,6 +280,18 @@ for cap in many bulk; do
         measure "$cap" tcplife-pgo 0 -- "$TCPLIFE_PGO" analyze --quiet --format jsonl "$file"
         turns+=("$cap.tcplife-pgo")
     fi
+    # The other output formats (no target of their own): the text summary, which `analyze`
+    # writes when not told otherwise, and the Zeek log; each with one thread too.
+    for format in text zeek; do
+        measure "$cap" "tcplife-$format" 0 -- \
+            "$TCPLIFE" analyze --quiet --format "$format" "$file"
+        turns+=("$cap.tcplife-$format")
+        if [[ ${#THREADS[@]} -gt 0 ]]; then
+            measure "$cap" "tcplife-$format-t1" 0 -- \
+                "$TCPLIFE" analyze --quiet --format "$format" --threads 1 "$file"
+            turns+=("$cap.tcplife-$format-t1")
+        fi
+    done
     alternate "$RUNS" "${turns[@]}"
     measure "$cap" tcptrace "$SLOW_RUNS" -- tcptrace -n "$file"
     measure "$cap" tshark "$SLOW_RUNS" -- tshark -q -z conv,tcp -r "$file"
