@@ -172,22 +172,6 @@ mod tests {
     use super::*;
     use crate::analyze::{self, NoProgress, Settings};
 
-    /// Collects the records of a run, as a sink without an encoder gets them.
-    #[derive(Default)]
-    struct Records(Vec<ConnectionRecord>, Option<RunReport>);
-
-    impl Sink for Records {
-        fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
-            self.0.push(record);
-            Ok(())
-        }
-
-        fn finish(&mut self, report: &RunReport) -> io::Result<()> {
-            self.1 = Some(report.clone());
-            Ok(())
-        }
-    }
-
     /// Every record of every fixture comes out of the document as serde_json lays it out
     /// pretty; records handed over whole make the same document as records encoded on the
     /// tracking threads.
@@ -197,13 +181,8 @@ mod tests {
         assert!(captures.len() >= 58, "fixtures found: {}", captures.len());
         let mut records = 0;
         for capture in &captures {
-            let mut collected = Records::default();
             let paths = std::slice::from_ref(capture);
-            // Damaged fixtures end with an error after their records: those count too.
-            let _ = analyze::analyze(paths, Settings::default(), &mut collected, &mut NoProgress);
-            let Records(list, Some(report)) = collected else {
-                panic!("{capture}: no report");
-            };
+            let (list, report) = super::super::line::tests::records_of(paths);
             for mut record in list.iter().cloned() {
                 let mut keyed = Vec::new();
                 encode_keyed(&mut record, &mut keyed).unwrap();

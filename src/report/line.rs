@@ -634,6 +634,38 @@ pub(super) mod tests {
         }
     }
 
+    /// Collects the records of a run whole, as a sink that takes records gets them.
+    #[derive(Default)]
+    struct Records(Vec<ConnectionRecord>, Option<RunReport>);
+
+    impl Sink for Records {
+        fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
+            self.0.push(record);
+            Ok(())
+        }
+
+        fn finish(&mut self, report: &RunReport) -> io::Result<()> {
+            self.1 = Some(report.clone());
+            Ok(())
+        }
+    }
+
+    /// The records of the captures read as one run, and its report. Damaged fixtures end
+    /// with an error after their records: those count too.
+    pub(in crate::report) fn records_of(captures: &[String]) -> (Vec<ConnectionRecord>, RunReport) {
+        let mut collected = Records::default();
+        let _ = crate::analyze::analyze(
+            captures,
+            crate::analyze::Settings::default(),
+            &mut collected,
+            &mut crate::analyze::NoProgress,
+        );
+        let Records(records, Some(report)) = collected else {
+            panic!("{captures:?}: no report");
+        };
+        (records, report)
+    }
+
     /// Every fixture capture of the project: the kernel's and the Zeek traces'.
     pub(in crate::report) fn fixture_captures() -> Vec<String> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");

@@ -581,39 +581,11 @@ pub(crate) fn explain_episode(a: &Anomaly) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::{self, NoProgress, Settings};
-
-    /// Collects the records of a run whole, and its report.
-    #[derive(Default)]
-    struct Records(Vec<ConnectionRecord>, Option<RunReport>);
-
-    impl Sink for Records {
-        fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
-            self.0.push(record);
-            Ok(())
-        }
-
-        fn finish(&mut self, report: &RunReport) -> io::Result<()> {
-            self.1 = Some(report.clone());
-            Ok(())
-        }
-    }
 
     /// Every record of every fixture, read as one run, and its report.
     fn every_fixture_record() -> (Vec<ConnectionRecord>, RunReport) {
-        let captures = super::super::line::tests::fixture_captures();
-        let mut collected = Records::default();
-        // Damaged fixtures end with an error after their records: those count too.
-        let _ = analyze::analyze(
-            &captures,
-            Settings::default(),
-            &mut collected,
-            &mut NoProgress,
-        );
-        let Records(records, Some(report)) = collected else {
-            panic!("no report");
-        };
-        (records, report)
+        use super::super::line::tests::{fixture_captures, records_of};
+        records_of(&fixture_captures())
     }
 
     /// The summary of `records`, handed over whole or as the digests of `threads` digesters
