@@ -88,17 +88,7 @@ impl Digester {
 
     /// Whether a record ranks among the worst seen so far, which it then is.
     fn among_worst(&mut self, r: &ConnectionRecord) -> bool {
-        if r.outcome.badness() == 0 {
-            return false;
-        }
-        let rank = rank(r);
-        let pos = self.worst.partition_point(|w| *w <= rank);
-        if pos >= WORST {
-            return false;
-        }
-        self.worst.insert(pos, rank);
-        self.worst.truncate(WORST);
-        true
+        r.outcome.badness() > 0 && keep_if_worst(&mut self.worst, rank(r), |&rank| rank)
     }
 }
 
@@ -132,15 +122,6 @@ impl<W: Write> TextSummary<W> {
                     (_, Some(x)) => x.max(v),
                 });
             }
-        }
-    }
-
-    /// Keeps a record if it is among the worst so far.
-    fn rank_among_worst(&mut self, record: ConnectionRecord) {
-        let pos = self.worst.partition_point(|w| rank(w) <= rank(&record));
-        if pos < WORST {
-            self.worst.insert(pos, record);
-            self.worst.truncate(WORST);
         }
     }
 
@@ -236,6 +217,19 @@ fn rank(r: &ConnectionRecord) -> Rank {
     )
 }
 
+/// Puts `item` in `list` (worst first, at most [`WORST`]) if it ranks among them; whether it
+/// did.
+fn keep_if_worst<T>(list: &mut Vec<T>, item: T, rank_of: impl Fn(&T) -> Rank) -> bool {
+    let rank = rank_of(&item);
+    let pos = list.partition_point(|w| rank_of(w) <= rank);
+    if pos >= WORST {
+        return false;
+    }
+    list.insert(pos, item);
+    list.truncate(WORST);
+    true
+}
+
 impl<W: Write> Sink for TextSummary<W> {
     fn connection(&mut self, record: ConnectionRecord) -> io::Result<()> {
         let digest = self.digester.digest(record);
@@ -249,7 +243,7 @@ impl<W: Write> Sink for TextSummary<W> {
     fn digest(&mut self, digest: Digest) -> io::Result<()> {
         self.group(&digest);
         if let Some(record) = digest.worst {
-            self.rank_among_worst(*record);
+            keep_if_worst(&mut self.worst, *record, rank);
         }
         Ok(())
     }
