@@ -344,5 +344,7 @@ mod tests {
         assert_ne!(a, Uid(2, 0).text());
         assert_eq!(a[0], b'C');
         assert!(a[1..].iter().all(u8::is_ascii_alphanumeric));
+        // Connection 1's first row, pinned: a uid names the same row from release to release.
+        assert_eq!(&a, b"C0itnEqliS5G18UVIh");
     }
 }
