@@ -37,7 +37,6 @@ use pcap_parser::{PcapBlockOwned, PcapError};
 
 use super::Format;
 use super::open::{self, ErrorSlot};
-use super::pcapng;
 use super::records::Records;
 
 /// The sizes of the blocks and of the room in front of each.
@@ -388,30 +387,29 @@ fn read_blocks_at(
 }
 
 /// Whether the records that begin in the first [`SAMPLE`] bytes of `file`, a capture in
-/// `format` whose first header is `header_len` bytes long, average [`LARGE_RECORDS`] bytes or
-/// more. Only their lengths are read, as far as they look sound: this chooses how to read,
-/// and the reader checks everything again.
-pub(crate) fn large_records(file: &impl Positioned, (format, header_len): (Format, usize)) -> bool {
+/// `format`, average [`LARGE_RECORDS`] bytes or more, headers included. They are walked with
+/// the parsers that will read them, only as far as those accept them: this chooses how to
+/// read, and the reader checks everything again.
+pub(crate) fn large_records(file: &impl Positioned, format: Format) -> bool {
     let mut sample = vec![0; SAMPLE];
     let Ok(len) = fill_at(file, &mut sample, 0) else {
         return false;
     };
     let sample = sample.get(..len).unwrap_or_default();
-    let (length_at, big_endian, record_header) = match format {
-        Format::Pcap { big_endian, .. } => (8, big_endian, 16),
-        // The section header's byte-order magic, 0x1A2B3C4D, as written.
-        Format::PcapNg => (4, sample.get(8..12) == Some(&[0x1a, 0x2b, 0x3c, 0x4d]), 0),
+    let Ok(mut records) = Records::new(sample, format) else {
+        return false;
     };
-    let (mut at, mut records) = (header_len, 0);
-    while let Some(record) = pcapng::read_u32(sample, at + length_at, big_endian)
-        .and_then(|n| usize::try_from(n).ok())
-        .map(|n| n + record_header)
-        .filter(|&n| n >= 12 && at + n <= sample.len())
-    {
-        at += record;
-        records += 1;
-    }
-    records > 0 && at - header_len >= records * LARGE_RECORDS
+    let mut at = 0;
+    let lengths = std::iter::from_fn(|| {
+        let (len, _) = records.next(sample.get(at..)?, at, false).ok()?;
+        at += len;
+        Some(len).filter(|&len| len > 0)
+    });
+    // The first block is the file's own header (pcap's, or pcapng's first section header).
+    let (count, bytes) = lengths
+        .skip(1)
+        .fold((0, 0), |(count, bytes), len| (count + 1, bytes + len));
+    count > 0 && bytes >= count * LARGE_RECORDS
 }
 
 /// Reads `file` from `start` until `buf` is full or the file ends; the bytes read.

@@ -184,10 +184,9 @@ enum Claim {
 /// What came of reading a regular file at positions.
 pub(crate) enum AtPositions {
     Reading(CaptureReader),
-    /// Compressed: it must be streamed through its decompressor.
-    Compressed,
-    /// Its records are too small to gain from it: it is better read on the parsing thread.
-    SmallRecords,
+    /// Not read at positions, but streamed from where its recognition left off: it is
+    /// compressed (only a stream decompresses), or its records are too small to gain from it.
+    Streamed(Source),
 }
 
 impl CaptureReader {
@@ -222,15 +221,14 @@ impl CaptureReader {
         }
         #[cfg(unix)]
         if let Some(sizes) = ahead.filter(|_| metadata.is_file()) {
-            let handle = Arc::new(file.try_clone().map_err(open_error)?);
-            match CaptureReader::positioned(path, handle, size, (sizes, false))? {
-                AtPositions::Reading(reader) => return Ok(reader),
-                // Only a stream decompresses; it is read ahead below.
-                AtPositions::Compressed => {}
-                AtPositions::SmallRecords => {
-                    return CaptureReader::stream(path, Box::new(file), size, None);
+            return match CaptureReader::positioned(path, Arc::new(file), size, (sizes, false))? {
+                AtPositions::Reading(reader) => Ok(reader),
+                // Decompressing is read ahead; small records are read on the parsing thread.
+                AtPositions::Streamed(source) => {
+                    let ahead = ahead.filter(|_| source.compression != Compression::None);
+                    CaptureReader::from_source(path, source, size, ahead)
                 }
-            }
+            };
         }
         CaptureReader::stream(path, Box::new(file), size, ahead)
     }
@@ -247,11 +245,10 @@ impl CaptureReader {
         (sizes, any_records): (Sizes, bool),
     ) -> Result<AtPositions, CaptureError> {
         let source = Source::new(name, Box::new(FromStart::new(Arc::clone(&file))))?;
-        if source.compression != Compression::None {
-            return Ok(AtPositions::Compressed);
-        }
-        if !any_records && !ahead::large_records(&*file, (source.format, source.header_len)) {
-            return Ok(AtPositions::SmallRecords);
+        if source.compression != Compression::None
+            || !(any_records || ahead::large_records(&*file, source.format))
+        {
+            return Ok(AtPositions::Streamed(source));
         }
         let header = (source.format, source.header_len);
         let bytes_read = Arc::new(AtomicU64::new(0));
@@ -310,7 +307,16 @@ impl CaptureReader {
         size: Option<u64>,
         ahead: Option<Sizes>,
     ) -> Result<CaptureReader, CaptureError> {
-        let source = Source::new(name, reader)?;
+        CaptureReader::from_source(name, Source::new(name, reader)?, size, ahead)
+    }
+
+    /// Over a stream whose compression and format are recognised, as [`CaptureReader::stream`].
+    fn from_source(
+        name: &str,
+        source: Source,
+        size: Option<u64>,
+        ahead: Option<Sizes>,
+    ) -> Result<CaptureReader, CaptureError> {
         let (parser, capacity): (Parser, usize) = match ahead {
             Some(sizes) => {
                 let header = (source.format, source.header_len);

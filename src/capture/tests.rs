@@ -276,8 +276,8 @@ fn read_at_positions(bytes: &[u8], sizes: Sizes) -> Option<Result<CaptureReader,
         (sizes, true),
     ) {
         Ok(AtPositions::Reading(reader)) => Some(Ok(reader)),
-        Ok(AtPositions::Compressed) => None,
-        Ok(AtPositions::SmallRecords) => panic!("every capture is read at positions when asked"),
+        Ok(AtPositions::Streamed(source)) if source.compression != Compression::None => None,
+        Ok(AtPositions::Streamed(_)) => panic!("every capture is read at positions when asked"),
         Err(error) => Some(Err(error)),
     }
 }
@@ -1263,7 +1263,7 @@ fn reading_at_positions_stops_at_the_first_end_met() {
 /// from a file too short to hold a record.
 #[test]
 fn records_are_judged_large_or_small_from_their_lengths() {
-    let judge = |bytes: Vec<u8>, format| large_records(&bytes, (format, 24));
+    let judge = |bytes: Vec<u8>, format| large_records(&bytes, format);
     for big_endian in [false, true] {
         let pcap = |len: usize| {
             let mut bytes = pcap_header(0xa1b2_c3d4, big_endian, 65535, ETHERNET);
@@ -1287,8 +1287,7 @@ fn records_are_judged_large_or_small_from_their_lengths() {
             }
             bytes
         };
-        let header_len = shb(big_endian).len();
-        let judge_ng = |bytes: Vec<u8>| large_records(&bytes, (Format::PcapNg, header_len));
+        let judge_ng = |bytes: Vec<u8>| large_records(&bytes, Format::PcapNg);
         assert!(judge_ng(pcapng(1500)), "big-endian: {big_endian}");
         assert!(!judge_ng(pcapng(200)), "big-endian: {big_endian}");
     }
