@@ -11,6 +11,7 @@ pub mod cli;
 pub(crate) mod decimal;
 pub mod decode;
 pub mod detect;
+pub(crate) mod due;
 pub mod inline;
 pub mod picture;
 pub mod report;

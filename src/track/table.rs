@@ -14,8 +14,7 @@ use super::state::{At, State};
 use super::{Config, Side, boxed_in};
 use crate::FastMap;
 use crate::decode::Segment;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use crate::due::DueQueue;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
@@ -140,10 +139,10 @@ pub struct LateReset {
     pub at: At,
 }
 
-/// When something in the table may be due, soonest first: a sweep looks at what has come up
-/// rather than at everything held (a table of 100,000 connections swept ten times a second of
+/// When something in the table may be due: a sweep looks at what has come up rather than at
+/// everything held (a table of 100,000 connections swept ten times a second of
 /// capture would otherwise visit a million connections per second).
-type Timers<T> = BinaryHeap<Reverse<T>>;
+type Timers = DueQueue<FlowKey>;
 
 #[derive(Clone)]
 pub struct FlowTable {
@@ -156,12 +155,12 @@ pub struct FlowTable {
     /// incarnation takes over its predecessor's (see `on_packet`). Entries of connections
     /// finished otherwise (evicted), or replaced by an earlier entry, are skipped when they
     /// come up.
-    timers: Timers<(i64, FlowKey)>,
+    timers: Timers,
     /// Incarnations abandoned while still open, kept for their last packets.
     superseded: FastMap<FlowKey, Box<Connection>>,
     tombstones: FastMap<FlowKey, Tombstone>,
     /// (expiry, key) for each tombstone; those removed early are skipped when they come up.
-    graves: Timers<(i64, FlowKey)>,
+    graves: Timers,
     late_resets: Vec<LateReset>,
     now_ns: i64,
     // Boxed like the map's values, so a connection moves from one to the other as a pointer.
@@ -390,11 +389,7 @@ impl FlowTable {
         self.advance(now);
         let now = self.now_ns;
         let config = self.config;
-        while let Some(&Reverse((expires, key))) = self.graves.peek() {
-            if expires > now {
-                break;
-            }
-            self.graves.pop();
+        for (expires, key) in self.graves.take_due(now) {
             if grave_is_current(&self.tombstones, expires, &key) {
                 self.tombstones.remove(&key);
             }
@@ -413,11 +408,8 @@ impl FlowTable {
             }
         }
         let mut due: Vec<(u64, FlowKey)> = Vec::new();
-        while let Some(&Reverse((at, key))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
+        // Each entry is looked at on its own, and a connection put back is put after `now`.
+        for (at, key) in self.timers.take_due(now) {
             let Some(conn) = timer_owner(&mut self.flows, at, &key) else {
                 continue;
             };
@@ -460,12 +452,12 @@ impl FlowTable {
         if self.timers.len() > 2 * self.flows.len() + 1024 {
             let flows = &mut self.flows;
             self.timers
-                .retain(|&Reverse((at, key))| timer_owner(flows, at, &key).is_some());
+                .retain(|at, key| timer_owner(flows, at, key).is_some());
         }
         if self.graves.len() > 2 * self.tombstones.len() + 1024 {
             let tombstones = &self.tombstones;
             self.graves
-                .retain(|&Reverse((expires, key))| grave_is_current(tombstones, expires, &key));
+                .retain(|expires, key| grave_is_current(tombstones, expires, key));
         }
     }
 
@@ -484,7 +476,7 @@ impl FlowTable {
                     expires_ns,
                 },
             );
-            self.graves.push(Reverse((expires_ns, key)));
+            self.graves.push(expires_ns, key);
         }
     }
 
@@ -569,28 +561,16 @@ fn is_bare_syn(seg: &Segment<'_>) -> bool {
 /// that is sooner: a close brings the deadline to a linger time after the closing segment,
 /// which comes at `now` or later, so an entry this early never needs a second one for the
 /// close (an open connection is looked at again each linger time instead).
-fn arm(
-    timers: &mut Timers<(i64, FlowKey)>,
-    key: FlowKey,
-    conn: &mut Connection,
-    config: &Config,
-    now: i64,
-) {
+fn arm(timers: &mut Timers, key: FlowKey, conn: &mut Connection, config: &Config, now: i64) {
     let soonest_close = now.saturating_add(config.closed_linger_ns.max(1));
     let at = conn.deadline(config).min(soonest_close);
     conn.timer_ns = at;
-    timers.push(Reverse((at, key)));
+    timers.push(at, key);
 }
 
 /// After a segment: a new connection gets its entry; one whose deadline came before its entry
 /// (a timestamp from the past) gets an earlier one.
-fn rearm(
-    timers: &mut Timers<(i64, FlowKey)>,
-    key: FlowKey,
-    conn: &mut Connection,
-    config: &Config,
-    now: i64,
-) {
+fn rearm(timers: &mut Timers, key: FlowKey, conn: &mut Connection, config: &Config, now: i64) {
     if conn.deadline(config) < conn.timer_ns {
         arm(timers, key, conn, config, now);
     }
