@@ -140,8 +140,8 @@ pub struct LateReset {
 }
 
 /// When something in the table may be due: a sweep looks at what has come up rather than at
-/// everything held (a table of 100,000 connections swept ten times a second of
-/// capture would otherwise visit a million connections per second).
+/// everything held (a table of 100,000 connections swept ten times a second of capture would
+/// otherwise visit a million connections per second).
 type Timers = DueQueue<FlowKey>;
 
 #[derive(Clone)]
