@@ -2,7 +2,7 @@
 //! items (a Zeek history's letters, an endpoint's TIME-WAIT timers): kept inside their owner,
 //! they are copied with it and cost no allocation; a longer one moves to the heap, whole.
 
-/// Up to `N` items (at most 255) in place, more on the heap.
+/// Up to `N` items (at most 255) in place, more on the heap. Serialised as the list it holds.
 #[derive(Debug, Clone)]
 pub struct InlineVec<T, const N: usize>(Repr<T, N>);
 
@@ -55,6 +55,20 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
     }
 }
 
+impl<T: Copy + Default, const N: usize> std::ops::Deref for InlineVec<T, N> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+impl<T: Copy + Default + serde::Serialize, const N: usize> serde::Serialize for InlineVec<T, N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +83,11 @@ mod tests {
             assert_eq!(list.as_slice(), expected);
             assert_eq!(list.is_inline(), i < 2);
             assert_eq!(list.clone().as_slice(), expected);
+            assert_eq!(&*list, &expected[..]);
+            assert_eq!(
+                serde_json::to_string(&list).ok(),
+                serde_json::to_string(&expected).ok()
+            );
         }
     }
 }

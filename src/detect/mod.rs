@@ -16,6 +16,7 @@ mod tests;
 pub use flood::FloodDetector;
 pub use quality::capture_anomalies;
 
+use crate::inline::InlineVec;
 use crate::time::Rfc3339;
 use crate::track::{At, Connection, Side, State};
 use serde::Serialize;
@@ -121,8 +122,10 @@ pub struct Anomaly {
     pub side: Option<&'static str>,
     pub time_ns: i64,
     pub time: Rfc3339,
-    /// Packet numbers (in the run's numbering) that show it, first the one at `time`.
-    pub packets: Vec<u64>,
+    /// Packet numbers (in the run's numbering) that show it, first the one at `time`. Kept in
+    /// place: nearly every anomaly names one to four, and a connection that reuses a 4-tuple
+    /// (most of them, on a busy client) has one.
+    pub packets: InlineVec<u64, 4>,
     pub details: Details,
 }
 
@@ -134,9 +137,10 @@ impl Anomaly {
             side: side.map(Side::name),
             time_ns: at.ns,
             time: Rfc3339(at.ns),
-            packets: at.packet.into_iter().collect(),
+            packets: InlineVec::default(),
             details,
         }
+        .with_packets([at.packet])
     }
 
     /// Adds more evidence (packets), keeping the list short and free of repeats.

@@ -49,7 +49,7 @@ fn a_syn_ack_for_the_wrong_isn() {
     let mut w = syn_sent();
     w.server(SYN | ACK, S_ISN, C_ISN + 77);
     let a = found(&mut w);
-    assert_eq!(the(&a, Kind::HandshakeAckMismatch).packets, vec![2]);
+    assert_eq!(the(&a, Kind::HandshakeAckMismatch).packets.as_slice(), [2]);
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn payload_beyond_the_senders_own_fin() {
     w.send(Side::Client, PSH | ACK, C_ISN + 2, S_ISN + 1, 10);
     let a = found(&mut w);
     let d = the(&a, Kind::DataAfterFin);
-    assert_eq!((d.side, d.packets.clone()), (Some("client"), vec![5]));
+    assert_eq!((d.side, d.packets.as_slice()), (Some("client"), &[5][..]));
 }
 
 #[test]

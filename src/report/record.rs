@@ -238,7 +238,7 @@ impl ConnectionRecord {
     pub fn new(conn: &Connection, anomalies: Vec<Anomaly>) -> Self {
         let client = conn.end(Side::Client);
         let server = conn.end(Side::Server);
-        let zeek = ZeekRecord::new(&conn.zeek.rows());
+        let zeek = ZeekRecord::new(conn.zeek.rows());
         ConnectionRecord {
             kind: None,
             id: conn.id,

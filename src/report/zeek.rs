@@ -35,8 +35,8 @@ pub struct ZeekRowRecord {
     pub history: History,
 }
 
-impl From<&ZeekRow> for ZeekRowRecord {
-    fn from(r: &ZeekRow) -> Self {
+impl From<ZeekRow> for ZeekRowRecord {
+    fn from(r: ZeekRow) -> Self {
         ZeekRowRecord {
             start_ns: r.start_ns,
             orig: r.orig.into(),
@@ -50,7 +50,7 @@ impl From<&ZeekRow> for ZeekRowRecord {
             resp_pkts: r.resp_pkts,
             resp_ip_bytes: r.resp_ip_bytes,
             conn_state: r.conn_state,
-            history: r.history.clone(),
+            history: r.history,
         }
     }
 }
@@ -66,8 +66,8 @@ pub struct ZeekRecord {
 
 impl ZeekRecord {
     /// From the observer's rows (there is always at least one: the first packet starts it).
-    pub fn new(rows: &[ZeekRow]) -> Self {
-        let mut rows = rows.iter().map(ZeekRowRecord::from);
+    pub fn new(rows: impl IntoIterator<Item = ZeekRow>) -> Self {
+        let mut rows = rows.into_iter().map(ZeekRowRecord::from);
         let row = rows.next().unwrap_or_else(|| ZeekRowRecord {
             start_ns: 0,
             orig: EndpointAddr {

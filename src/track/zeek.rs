@@ -221,11 +221,11 @@ impl ZeekView {
         self.on_packet(seg, at, false);
     }
 
-    /// Every row: those Zeek's timers closed, then the current one.
-    pub fn rows(&self) -> Vec<ZeekRow> {
-        let mut rows = self.done.clone();
-        rows.extend(self.current.as_ref().map(|s| s.row()));
-        rows
+    /// Every row: those Zeek's timers closed, then the current one. Made as they are read: a
+    /// record takes them once, and a list of them would be an allocation a connection.
+    pub fn rows(&self) -> impl Iterator<Item = ZeekRow> + '_ {
+        let current = self.current.as_ref().map(|s| s.row());
+        self.done.iter().cloned().chain(current)
     }
 
     fn on_packet(&mut self, seg: &Segment<'_>, at: At, checksum_ok: bool) {
@@ -1373,7 +1373,7 @@ mod tests {
         for (n, (ms, s)) in packets.iter().enumerate() {
             v.on_segment(s, At::packet(ms * 1_000_000, n as u64 + 1));
         }
-        v.rows()
+        v.rows().collect()
     }
 
     #[test]
@@ -1484,7 +1484,7 @@ mod tests {
     fn corrupt_packets_only_write_c() {
         let mut v = ZeekView::new(ZeekConfig::default());
         v.on_corrupt(&seg(C, S, SYN, 1, 0, 0), At::packet(0, 1));
-        let rows = v.rows();
+        let rows: Vec<_> = v.rows().collect();
         assert_eq!((rows[0].conn_state, rows[0].history.as_str()), ("OTH", "C"));
         assert_eq!((rows[0].orig_pkts, rows[0].resp_pkts), (0, 0));
     }
