@@ -1,6 +1,7 @@
 //! A short list kept in place. Some lists made for every connection nearly always hold a few
-//! items (a Zeek history's letters, an endpoint's TIME-WAIT timers): kept inside their owner,
-//! they are copied with it and cost no allocation; a longer one moves to the heap, whole.
+//! items (a Zeek history's letters, an endpoint's TIME-WAIT timers, an anomaly's packets): kept
+//! inside their owner, they are copied with it and cost no allocation; a longer one moves to
+//! the heap, whole.
 
 /// Up to `N` items (at most 255) in place, more on the heap. Serialised as the list it holds.
 #[derive(Debug, Clone)]
