@@ -56,14 +56,6 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
     }
 }
 
-impl<T: Copy + Default, const N: usize> std::ops::Deref for InlineVec<T, N> {
-    type Target = [T];
-
-    fn deref(&self) -> &[T] {
-        self.as_slice()
-    }
-}
-
 impl<T: Copy + Default + serde::Serialize, const N: usize> serde::Serialize for InlineVec<T, N> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.as_slice().serialize(s)
@@ -84,7 +76,6 @@ mod tests {
             assert_eq!(list.as_slice(), expected);
             assert_eq!(list.is_inline(), i < 2);
             assert_eq!(list.clone().as_slice(), expected);
-            assert_eq!(&*list, &expected[..]);
             assert_eq!(
                 serde_json::to_string(&list).ok(),
                 serde_json::to_string(&expected).ok()

@@ -148,7 +148,8 @@ impl Anomaly {
     pub fn with_packets(mut self, more: impl IntoIterator<Item = Option<u64>>) -> Self {
         const MAX_EVIDENCE: usize = 16;
         for p in more.into_iter().flatten() {
-            if self.packets.len() < MAX_EVIDENCE && !self.packets.contains(&p) {
+            let packets = self.packets.as_slice();
+            if packets.len() < MAX_EVIDENCE && !packets.contains(&p) {
                 self.packets.push(p);
             }
         }

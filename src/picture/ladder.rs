@@ -406,7 +406,7 @@ impl LadderBuilder {
         let mut notes: BTreeMap<u64, Vec<Note>> = BTreeMap::new();
         let mut end_notes = Vec::new();
         for a in &record.anomalies {
-            match a.packets.iter().max() {
+            match a.packets.as_slice().iter().max() {
                 Some(p) => notes.entry(*p).or_default().push(Note::new(a, record)),
                 None => end_notes.push(Note::new(a, record)),
             }

@@ -420,7 +420,7 @@ fn put_anomalies<S: Style>(line: &mut Line<S>, anomalies: &[Anomaly]) -> io::Res
         line.times(a.time);
         line.comma();
         fields!(line;
-            "packets" => array(line, &a.packets, |line, &p| line.int(p)),
+            "packets" => array(line, a.packets.as_slice(), |line, &p| line.int(p)),
             "details" => line.serde(&a.details)?,
         );
         line.close(b'}');
