@@ -504,7 +504,10 @@ impl Worker<'_> {
                 }
                 self.sweeps += 1;
             }
-            self.queue.extend(chunk.batch.finished.drain(..));
+            // The chunk's list becomes the queue (an empty one, as it is here) and the queue's
+            // goes back with the batch: the records, a few hundred bytes each, stay in place.
+            let records = VecDeque::from(std::mem::take(&mut chunk.batch.finished));
+            chunk.batch.finished = Vec::from(std::mem::replace(&mut self.queue, records));
             let buffers = chunk.batch.buffers.drain(..);
             self.place = Place::append(into, buffers, &chunk.batch.stays);
             spare.keep_batch(chunk.batch, shares);
