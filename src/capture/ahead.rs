@@ -72,11 +72,21 @@ pub(crate) const READERS: usize = 2;
 /// A regular uncompressed file is read ahead when its first records average at least this
 /// many bytes (with their headers). With smaller ones, the parsing and tracking of many frames
 /// keep both cores busy, and handing the copy to other threads gains nothing: the parsing then
-/// reads bytes another core wrote. The benchmark's captures average 1,384 bytes a record
-/// (bulk: 256 ms read on the parsing thread, 208 ms read ahead) and 278 (many connections:
-/// 1.96 and 2.02 s as pcap, 2.02 and 2.17 s as pcapng; medians in turns). Where between the
-/// two reading ahead starts to pay was not measured: this is about their geometric mean.
-pub(crate) const LARGE_RECORDS: usize = 640;
+/// reads bytes another core wrote. Measured in turns with two threads on two cores (medians of
+/// 11, JSON lines), on captures that `bench/capture.sh many N FILE_BYTES` made with the same
+/// server and client, so that only the size of the response (and so of the average record)
+/// changes:
+///
+/// | response | average record | read on the parsing thread | read ahead |
+/// |---|--:|--:|--:|
+/// | 16 KiB  |   612 bytes | 0.40 s | 0.45 s |
+/// | 32 KiB  |   714 bytes | 0.41 s | 0.42 s |
+/// | 64 KiB  |   931 bytes | 0.40 s | 0.40 s |
+/// | 128 KiB | 1,121 bytes | 0.33 s | 0.31 s |
+///
+/// Reading ahead pays from about a kilobyte on. The benchmark's captures lie on either side:
+/// 278 bytes a record (many connections) and 1,384 (bulk).
+pub(crate) const LARGE_RECORDS: usize = 1024;
 
 /// How much of a file's start is looked at to judge its records' size.
 const SAMPLE: usize = 256 << 10;
